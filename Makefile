@@ -1,0 +1,44 @@
+# Two commands matter: `make run` and `make test`. Everything else is a step of them.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+
+.PHONY: all venv stack-up stack-down stack-status run test test-unit lint clean
+
+all: venv
+
+# Recreated whenever pyproject.toml changes; editable, so code changes need no reinstall.
+$(INSTALLED): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed, found " + sys.version' 
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+venv: $(INSTALLED)
+
+# RabbitMQ (Debian package, private node), FerretDB (built from the Go module proxy), devnet.
+stack-up: venv
+	$(PY) scripts/stack.py up
+
+stack-down: venv
+	$(PY) scripts/stack.py down
+
+stack-status: venv
+	$(PY) scripts/stack.py status
+
+run: stack-up
+	$(VENV)/bin/tron-worker run
+
+test: stack-up
+	$(PY) -m pytest
+
+test-unit: venv
+	$(PY) -m pytest tests/unit
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+clean: stack-down
+	rm -rf $(VENV) .stack
