@@ -61,7 +61,9 @@ def _url_without_password(value: str, schemes: tuple[str, ...]) -> str:
 class AmqpSettings(_Section):
     url: str
     namespace: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,100}$")]
-    families: Annotated[list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]], Field(min_length=1)]
+    families: Annotated[
+        list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]], Field(min_length=1)
+    ]
     prefetch: Annotated[int, Field(ge=1, le=65535)]
     delivery_limit: PositiveInt
     retry_delays_s: Annotated[list[PositiveInt], Field(min_length=1)]

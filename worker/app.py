@@ -1,0 +1,156 @@
+"""The composition root: builds every component from Settings and runs them until stopped.
+
+Nothing else in the code base constructs adapters or reads settings; modules
+receive what they need from here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+
+import aiohttp
+import structlog
+
+from worker.broker import Broker
+from worker.consumer import Consumer
+from worker.database import ensure_indexes, make_client, ping
+from worker.errors import TransientError
+from worker.health import DependencyCheck, HealthMonitor, tron_node_check
+from worker.metrics import Metrics
+from worker.pipeline import Pipeline
+from worker.settings import Settings
+from worker.sidecar import Sidecar, build_sidecar_app
+from worker.topology import build_topology
+
+__all__ = ["run_worker", "serve_until_signalled"]
+
+log = structlog.get_logger()
+
+
+def serve_until_signalled(settings: Settings) -> int:
+    """Run the worker until SIGTERM or SIGINT; the process exit code."""
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, _on_signal, stop, signum)
+        await run_worker(settings, stop)
+
+    asyncio.run(main())
+    return 0
+
+
+def _on_signal(stop: asyncio.Event, signum: int) -> None:
+    log.info("shutdown requested", signal=signal.Signals(signum).name)
+    stop.set()
+
+
+async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
+    """Start everything, serve until `stop` is set, then shut down in order."""
+    metrics = Metrics()
+    broker = Broker(
+        settings.amqp,
+        build_topology(settings.amqp),
+        connection_name=f"tron-worker {socket.gethostname()}:{os.getpid()}",
+    )
+    mongo = make_client(settings.mongo)
+    headers = {}
+    if settings.tron.api_key is not None:
+        headers[settings.tron.api_key_header] = settings.tron.api_key.get_secret_value()
+    sc = settings.sidecar
+    http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=sc.tron_check_timeout_s))
+    health = HealthMonitor(
+        [
+            DependencyCheck(
+                "broker", _broker_probe(broker), sc.broker_check_timeout_s, sc.check_interval_s * 2
+            ),
+            DependencyCheck(
+                "database",
+                lambda: ping(mongo, sc.database_check_timeout_s),
+                sc.database_check_timeout_s,
+                sc.check_interval_s * 2 + sc.database_check_timeout_s,
+            ),
+            DependencyCheck(
+                "tron",
+                tron_node_check(http, settings.tron.endpoints, headers),
+                sc.tron_check_timeout_s * len(settings.tron.endpoints),
+                sc.tron_fresh_s,
+                tolerate_failures=True,
+            ),
+        ],
+        interval_s=sc.check_interval_s,
+        metrics=metrics,
+    )
+    pipeline = Pipeline(broker.publish_event, metrics)
+    consumer = Consumer(broker, pipeline.process, max_concurrency=settings.worker.max_concurrency)
+    sidecar = Sidecar(
+        build_sidecar_app(health, metrics, stale_after_s=sc.check_interval_s * 5 + 30),
+        sc.host,
+        sc.port,
+    )
+    try:
+        # The sidecar first, so liveness answers while dependencies are still coming up.
+        await sidecar.start()
+        log.info(
+            "sidecar listening", host=sc.host, port=sidecar.port, network=settings.tron.network
+        )
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(health.run(stop))
+            started = await _until_connected(broker, mongo, settings, stop)
+            if started:
+                consuming = tasks.create_task(consumer.run())
+                log.info("worker started", queues=len(broker.topology.work_queues))
+            await stop.wait()
+            if started:
+                await _drain(consumer, consuming, settings.worker.shutdown_grace_s)
+    finally:
+        # Close in reverse order of need: the broker after in-flight acks, the sidecar last
+        # so probes see the worker until it is really gone.
+        await broker.close()
+        await mongo.close()
+        await http.close()
+        await sidecar.stop()
+        log.info("worker stopped")
+
+
+def _broker_probe(broker: Broker):  # type: ignore[no-untyped-def]
+    async def probe() -> None:
+        if not broker.is_open():
+            raise ConnectionError("broker connection or channel is closed")
+
+    return probe
+
+
+async def _until_connected(
+    broker: Broker, mongo: object, settings: Settings, stop: asyncio.Event
+) -> bool:
+    """Connect to the broker and create indexes, retrying until done or stopped."""
+    database = mongo[settings.mongo.database]  # type: ignore[index]
+    steps = [("broker", broker.connect), ("database", lambda: ensure_indexes(database))]
+    for name, step in steps:
+        while not stop.is_set():
+            try:
+                await step()
+                break
+            except TransientError as exc:
+                log.warning("dependency not available yet", dependency=name, error=str(exc))
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=settings.amqp.reconnect_interval_s)
+                except TimeoutError:
+                    pass
+    return not stop.is_set()
+
+
+async def _drain(consumer: Consumer, consuming: asyncio.Task[None], grace_s: float) -> None:
+    """Stop taking deliveries, then give in-flight ones grace_s to finish."""
+    await consumer.stop()
+    try:
+        await asyncio.wait_for(asyncio.shield(consuming), timeout=grace_s)
+    except TimeoutError:
+        # Unacked deliveries go back to the queue when the channel closes.
+        log.warning("grace period over, cancelling in-flight deliveries", grace_s=grace_s)
+        consuming.cancel()

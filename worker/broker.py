@@ -1,0 +1,145 @@
+"""RabbitMQ through aio-pika: a robust connection, the topology, confirmed publishing.
+
+Two channels: one for consuming (bounded prefetch, manual acks) and one for
+publishing with publisher confirms, so a slow confirm never stalls deliveries.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aio_pika
+import structlog
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractExchange,
+    AbstractQueue,
+    AbstractRobustConnection,
+)
+from aio_pika.exceptions import AMQPError, DeliveryError
+from yarl import URL
+
+from worker.errors import TransientError
+from worker.logs import redact
+from worker.settings import AmqpSettings
+from worker.topology import Topology
+
+__all__ = ["Broker"]
+
+log = structlog.get_logger()
+
+
+class Broker:
+    """Owns the AMQP connection and channels; declares the topology on connect."""
+
+    def __init__(self, settings: AmqpSettings, topology: Topology, *, connection_name: str) -> None:
+        self._settings = settings
+        self._topology = topology
+        self._connection_name = connection_name
+        self._connection: AbstractRobustConnection | None = None
+        self._consume_channel: AbstractChannel | None = None
+        self._publish_channel: AbstractChannel | None = None
+        self._events: AbstractExchange | None = None
+        self._default: AbstractExchange | None = None
+
+    @property
+    def topology(self) -> Topology:
+        return self._topology
+
+    def _url(self) -> URL:
+        url = URL(self._settings.url)
+        if self._settings.password is not None:
+            url = url.with_password(self._settings.password.get_secret_value())
+        return url
+
+    async def connect(self) -> None:
+        """Connect (once; aio-pika reconnects afterwards) and declare the topology."""
+        try:
+            self._connection = await aio_pika.connect_robust(
+                self._url(),
+                timeout=self._settings.connect_timeout_s,
+                reconnect_interval=self._settings.reconnect_interval_s,
+                client_properties={"connection_name": self._connection_name},
+            )
+            self._consume_channel = await self._connection.channel(publisher_confirms=False)
+            await self._consume_channel.set_qos(prefetch_count=self._settings.prefetch)
+            self._publish_channel = await self._connection.channel(publisher_confirms=True)
+            await declare_topology(self._publish_channel, self._topology)
+            self._events = await self._publish_channel.get_exchange(
+                self._topology.events.name, ensure=False
+            )
+            self._default = self._publish_channel.default_exchange
+        except (TimeoutError, AMQPError, OSError) as exc:
+            await self.close()
+            raise TransientError(f"cannot connect to the broker: {_describe(exc)}") from exc
+
+    def is_open(self) -> bool:
+        """True when the connection and both channels are open right now."""
+        return all(
+            part is not None and not part.is_closed
+            for part in (self._connection, self._consume_channel, self._publish_channel)
+        )
+
+    async def work_queue(self, family: str) -> AbstractQueue:
+        assert self._consume_channel is not None, "connect() first"
+        spec = self._topology.work_queues[family]
+        return await self._consume_channel.get_queue(spec.name, ensure=False)
+
+    async def publish_event(
+        self,
+        routing_key: str,
+        body: bytes,
+        *,
+        message_id: str,
+        correlation_id: str | None,
+        headers: dict[str, Any] | None = None,
+    ) -> None:
+        """Publish persistently with `mandatory` and wait for the broker's confirm.
+
+        Raises:
+            TransientError: not confirmed (nack, timeout, connection lost); publish again.
+        """
+        if self._events is None:
+            raise TransientError("the broker is not connected")
+        message = aio_pika.Message(
+            body,
+            content_type="application/json",
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            message_id=message_id,
+            correlation_id=correlation_id,
+            headers=headers or {},
+        )
+        try:
+            await self._events.publish(
+                message,
+                routing_key=routing_key,
+                mandatory=True,
+                timeout=self._settings.publish_timeout_s,
+            )
+        except (TimeoutError, AMQPError, DeliveryError, OSError, RuntimeError) as exc:
+            raise TransientError(f"event {message_id} not confirmed: {_describe(exc)}") from exc
+
+    async def close(self) -> None:
+        connection, self._connection = self._connection, None
+        self._events = self._default = None
+        self._consume_channel = self._publish_channel = None
+        if connection is not None and not connection.is_closed:
+            await connection.close()
+
+
+async def declare_topology(channel: AbstractChannel, topology: Topology) -> None:
+    """Declare every exchange, queue and binding; idempotent with identical arguments."""
+    for exchange in topology.exchanges:
+        await channel.declare_exchange(
+            exchange.name, exchange.type, durable=True, arguments=exchange.arguments or None
+        )
+    for spec in topology.queues:
+        queue = await channel.declare_queue(spec.name, durable=True, arguments=spec.arguments)
+        for exchange_name, routing_key in spec.bindings:
+            await queue.bind(exchange_name, routing_key=routing_key)
+
+
+def _describe(exc: BaseException) -> str:
+    # Library exception text may quote the connection URL: mask any password in it.
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return str(redact(text))

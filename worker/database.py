@@ -1,0 +1,89 @@
+"""MongoDB through PyMongo's native async client, and the indexes later issues rely on.
+
+Every decision two workers could race is an insert under a unique `_id`
+(DESIGN.md, "The invariant"); these secondary indexes are for lookups and
+sweeps. FerretDB rejects TTL and partial indexes, so none are used: expiry is
+a cleanup task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from pymongo import ASCENDING, AsyncMongoClient, IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import PyMongoError
+
+from worker.errors import TransientError
+from worker.settings import MongoSettings
+
+__all__ = ["INDEXES", "ensure_indexes", "make_client", "ping"]
+
+INDEXES: dict[str, list[IndexModel]] = {
+    # _id = key scope + idempotency key (the claim)
+    "commands": [
+        IndexModel([("command_id", ASCENDING)], name="command_id"),
+        IndexModel([("state", ASCENDING), ("updated_at", ASCENDING)], name="state_updated_at"),
+        IndexModel([("terminal_at", ASCENDING)], name="terminal_at"),
+    ],
+    # _id = <command_id>:<epoch>
+    "leases": [
+        IndexModel([("command_id", ASCENDING), ("epoch", ASCENDING)], name="command_epoch"),
+        IndexModel([("expires_at", ASCENDING)], name="expires_at"),
+    ],
+    # _id = <command_id>:<attempt>; one signed transaction can belong to one attempt only
+    "tx_attempts": [
+        IndexModel([("command_id", ASCENDING)], name="command_id"),
+        IndexModel([("txid", ASCENDING)], name="txid", unique=True),
+    ],
+    # _id = event_id (the outbox)
+    "events": [
+        IndexModel(
+            [("command_id", ASCENDING), ("seq", ASCENDING)], name="command_seq", unique=True
+        ),
+        IndexModel([("published_at", ASCENDING), ("occurred_at", ASCENDING)], name="unpublished"),
+    ],
+    # _id = <command_id>:<index>
+    "wallets": [
+        IndexModel([("address", ASCENDING)], name="address", unique=True),
+        IndexModel([("command_id", ASCENDING)], name="command_id"),
+    ],
+}
+
+
+def make_client(settings: MongoSettings) -> AsyncMongoClient:
+    """A client with bounded timeouts; it connects lazily, so this never blocks."""
+    options: dict[str, object] = {}
+    if settings.password is not None:
+        options["password"] = settings.password.get_secret_value()
+    if settings.write_concern == "majority":
+        options.update(w="majority", journal=True)
+    else:
+        options.update(w=1)
+    return AsyncMongoClient(
+        settings.url,
+        **options,
+        connectTimeoutMS=int(settings.connect_timeout_s * 1000),
+        serverSelectionTimeoutMS=int(settings.server_selection_timeout_s * 1000),
+        socketTimeoutMS=int(settings.socket_timeout_s * 1000),
+        tz_aware=True,
+        appname="lucid-tron-worker",
+    )
+
+
+async def ping(client: AsyncMongoClient, timeout_s: float) -> None:
+    """Raise TransientError unless the server answers `ping` within timeout_s."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            await client.admin.command("ping")
+    except (PyMongoError, TimeoutError) as exc:
+        raise TransientError(f"database ping failed: {type(exc).__name__}") from exc
+
+
+async def ensure_indexes(database: AsyncDatabase) -> None:
+    """Create the indexes if missing; idempotent."""
+    try:
+        for collection, models in INDEXES.items():
+            await database[collection].create_indexes(models)
+    except PyMongoError as exc:
+        raise TransientError(f"cannot create indexes: {type(exc).__name__}: {exc}") from exc
