@@ -1,4 +1,4 @@
-"""Shared fixtures: settings, and the real servers started by `make stack-up`.
+"""Fixtures: settings, the real servers started by `make stack-up`, worker processes.
 
 A test that needs a server which is not reachable skips on a developer's
 machine and fails under CI=true, so CI can never go green without them.
@@ -7,27 +7,16 @@ machine and fails under CI=true, so CI can never go green without them.
 from __future__ import annotations
 
 import os
-import socket
-from urllib.parse import urlsplit
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 
+import aio_pika
 import pytest
 
+from tests.support import WorkerProcess, free_port, require_server
 from worker.settings import Settings, load_settings
-
-IN_CI = os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
-
-
-def require_server(name: str, url: str, default_port: int) -> None:
-    """Skip (fail under CI=true) unless something accepts TCP connections at url."""
-    parts = urlsplit(url)
-    host, port = parts.hostname or "127.0.0.1", parts.port or default_port
-    try:
-        socket.create_connection((host, port), timeout=2).close()
-    except OSError as exc:
-        message = f"{name} is not reachable at {host}:{port} ({exc}); run `make stack-up`"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+from worker.topology import build_topology
 
 
 @pytest.fixture(scope="session")
@@ -45,3 +34,65 @@ def amqp_url(settings: Settings) -> str:
 def mongo_url(settings: Settings) -> str:
     require_server("FerretDB", settings.mongo.url, 27017)
     return settings.mongo.url
+
+
+@pytest.fixture
+def devnet_url(settings: Settings) -> str:
+    url = settings.tron.endpoints[0]
+    require_server("devnet", url, 18090)
+    return url
+
+
+@pytest.fixture
+def namespace() -> str:
+    """A private topology namespace per test, so tests never see each other's messages."""
+    return f"test-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+async def amqp(
+    amqp_url: str, namespace: str
+) -> AsyncIterator[aio_pika.abc.AbstractRobustConnection]:
+    """A connection for the test itself; deletes the namespace's queues and exchanges after."""
+    connection = await aio_pika.connect_robust(amqp_url)
+    yield connection
+    topology = build_topology(
+        load_settings(environ={"TRON_WORKER_AMQP__NAMESPACE": namespace}).amqp
+    )
+    channel = await connection.channel()
+    for queue in topology.queues:
+        await channel.queue_delete(queue.name)
+    for exchange in topology.exchanges:
+        await channel.exchange_delete(exchange.name)
+    await connection.close()
+
+
+@pytest.fixture
+def make_worker(
+    tmp_path: Path, namespace: str, amqp_url: str, mongo_url: str, devnet_url: str
+) -> Iterator[Callable[..., WorkerProcess]]:
+    """Build (not start) worker processes; every one still running at the end is killed."""
+    workers: list[WorkerProcess] = []
+
+    def make(**overrides: str) -> WorkerProcess:
+        port = free_port()
+        env = {
+            **os.environ,
+            "TRON_WORKER_AMQP__NAMESPACE": namespace,
+            "TRON_WORKER_MONGO__DATABASE": f"t_{namespace.replace('-', '_')}",
+            "TRON_WORKER_SIDECAR__HOST": "127.0.0.1",
+            "TRON_WORKER_SIDECAR__PORT": str(port),
+            "TRON_WORKER_SIDECAR__CHECK_INTERVAL_S": "0.5",
+            "TRON_WORKER_LOG__FORMAT": "json",
+            "TRON_WORKER_LOG__LEVEL": "debug",
+            "PYTHONWARNINGS": "default",
+            "PYTHONASYNCIODEBUG": "1",
+            **overrides,
+        }
+        worker = WorkerProcess(env, f"http://127.0.0.1:{port}", tmp_path / f"worker-{port}.log")
+        workers.append(worker)
+        return worker
+
+    yield make
+    for worker in workers:
+        worker.kill()

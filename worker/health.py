@@ -84,10 +84,12 @@ class HealthMonitor:
             async with asyncio.timeout(check.timeout_s):
                 await check.probe()
         except Exception as exc:
-            was_failing = status.last_failed
+            first_check = status.last_checked_at_s is None
+            was_up = not status.last_failed
             status.last_failed = True
-            status.last_error = str(redact(f"{type(exc).__name__}: {exc}"))[:300]
-            if not was_failing or status.last_ok_at_s is None:
+            text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            status.last_error = str(redact(text))[:300]
+            if first_check or was_up:  # log transitions, not every failed round
                 log.warning(
                     "dependency check failed", dependency=check.name, error=status.last_error
                 )

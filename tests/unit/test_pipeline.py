@@ -86,7 +86,8 @@ async def test_same_command_twice_gives_the_same_event_id() -> None:
     await pipeline.process("wallet", FakeDelivery(_command()))
     await pipeline.process("wallet", FakeDelivery(_command()))
     first, second = (event["body"]["event_id"] for event in sink.published)
-    assert first == second == str(event_id_for("1b4e28ba-2fa1-11d2-883f-0016d3cca427", "rejected", 0))
+    expected = event_id_for("1b4e28ba-2fa1-11d2-883f-0016d3cca427", "rejected", 0)
+    assert first == second == str(expected)
 
 
 async def test_unparseable_body_still_answered_and_acked() -> None:

@@ -1,0 +1,128 @@
+"""The worker as a real process against the real RabbitMQ, FerretDB and devnet."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import uuid
+
+import aio_pika
+import pytest
+
+from tests.support import ROOT, FerretDBServer, free_port
+
+pytestmark = pytest.mark.integration
+
+
+def _command(kind: str = "wallet.create") -> bytes:
+    return json.dumps(
+        {
+            "command_id": str(uuid.uuid4()),
+            "idempotency_key": f"key-{uuid.uuid4().hex}",
+            "type": kind,
+            "schema_version": 1,
+            "issued_at": "2026-11-23T12:00:00Z",
+            "payload": {"count": 1},
+        }
+    ).encode()
+
+
+async def test_command_gets_exactly_one_rejected_event_and_is_acked(make_worker, amqp, namespace):
+    worker = make_worker()
+    worker.start()
+    await worker.wait_status("/health/ready", 200)
+    channel = await amqp.channel()
+    events = await channel.declare_queue(exclusive=True)
+    await events.bind(f"{namespace}.events", routing_key="wallet.#")
+    body = _command()
+    commands = await channel.get_exchange(f"{namespace}.commands")
+    await commands.publish(
+        aio_pika.Message(body, message_id="msg-1", correlation_id="corr-1"),
+        routing_key="command.wallet.create",
+    )
+    message = await _next(events, 20)
+    await message.ack()
+    event = json.loads(message.body)
+    sent = json.loads(body)
+    assert message.routing_key == "wallet.rejected"
+    assert event["type"] == "wallet.rejected"
+    assert event["command_id"] == sent["command_id"]
+    assert event["idempotency_key"] == sent["idempotency_key"]
+    assert event["payload"]["code"] == "NOT_IMPLEMENTED"
+    assert message.message_id == event["event_id"]
+    assert message.correlation_id == "corr-1"
+    assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
+    # Give a duplicate every chance to show up, then stop the worker: an unacked
+    # command would return to its queue when the worker's channel closes.
+    await asyncio.sleep(1.5)
+    assert await events.get(fail=False) is None, "exactly one event"
+    assert worker.terminate() == 0
+    work = await channel.declare_queue(f"{namespace}.wallet", passive=True)
+    assert work.declaration_result.message_count == 0, "the command was acked"
+
+
+async def _next(queue, timeout_s: float):
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while asyncio.get_running_loop().time() < deadline:
+        message = await queue.get(fail=False)
+        if message is not None:
+            return message
+        await asyncio.sleep(0.1)
+    raise AssertionError("no event arrived")
+
+
+async def test_sigterm_exits_zero_without_task_warnings(make_worker, amqp):
+    worker = make_worker()
+    worker.start()
+    await worker.wait_status("/health/ready", 200)
+    assert worker.terminate() == 0
+    output = worker.output()
+    assert "Task was destroyed" not in output
+    assert "Traceback" not in output
+    assert "Unclosed" not in output
+    assert '"worker stopped"' in output
+
+
+async def test_readiness_follows_ferretdb_without_restarting_worker(make_worker, amqp, tmp_path):
+    ferretdb = FerretDBServer(tmp_path, free_port())
+    ferretdb.start()
+    try:
+        worker = make_worker(TRON_WORKER_MONGO__URL=ferretdb.url)
+        worker.start()
+        await worker.wait_status("/health/ready", 200)
+        ferretdb.stop()
+        await worker.wait_status("/health/ready", 503, timeout_s=30)
+        assert await worker.status("/health/live") == 200
+        ferretdb.start()
+        await worker.wait_status("/health/ready", 200, timeout_s=60)
+        assert worker.terminate() == 0
+    finally:
+        ferretdb.stop()
+
+
+def test_bad_env_override_stops_startup_with_one_line():
+    env = {**os.environ, "TRON_WORKER_SIDECAR__PORT": "eighty"}
+    result = subprocess.run(
+        [sys.executable, "-m", "worker", "run"], env=env, capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines == [
+        "settings error: sidecar.port = 'eighty' (from environment TRON_WORKER_SIDECAR__PORT): "
+        "Input should be a valid integer, unable to parse string as an integer"
+    ]
+
+
+def test_bad_settings_file_value_stops_startup_with_one_line(tmp_path):
+    bad = tmp_path / "settings.toml"
+    bad.write_text((ROOT / "settings.toml").read_text().replace('level = "info"', 'level = "loud"'))
+    env = {**os.environ, "TRON_WORKER_SETTINGS_FILE": str(bad)}
+    result = subprocess.run(
+        [sys.executable, "-m", "worker", "run"], env=env, capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"settings error: log.level = 'loud' (from {bad}): Input should be")

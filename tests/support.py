@@ -1,0 +1,130 @@
+"""Helpers shared by the tests: reaching the real servers, and running real processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import aiohttp
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+IN_CI = os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+
+
+def require_server(name: str, url: str, default_port: int) -> None:
+    """Skip (fail under CI=true) unless something accepts TCP connections at url."""
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or default_port
+    try:
+        socket.create_connection((host, port), timeout=2).close()
+    except OSError as exc:
+        message = f"{name} is not reachable at {host}:{port} ({exc}); run `make stack-up`"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class WorkerProcess:
+    """`tron-worker run` in a subprocess, with its sidecar on a free port."""
+
+    env: dict[str, str]
+    sidecar_url: str
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "worker", "run"],
+            env=self.env,
+            cwd=ROOT,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    async def status(self, path: str) -> int | None:
+        try:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as http:
+                async with http.get(self.sidecar_url + path) as response:
+                    return response.status
+        except (aiohttp.ClientError, TimeoutError):
+            return None
+
+    async def wait_status(self, path: str, expected: int, timeout_s: float = 60) -> None:
+        deadline = time.monotonic() + timeout_s
+        last = None
+        while time.monotonic() < deadline:
+            assert self.process is not None and self.process.poll() is None, self.output()[-3000:]
+            last = await self.status(path)
+            if last == expected:
+                return
+            await asyncio.sleep(0.2)
+        raise AssertionError(f"{path} stayed {last}, wanted {expected}\n{self.output()[-3000:]}")
+
+    def terminate(self, timeout_s: float = 30) -> int:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=timeout_s)
+        finally:
+            self.log.close()
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+            self.log.close()
+
+
+class FerretDBServer:
+    """A private FerretDB server (the binary `make stack-up` built) for stop/start tests."""
+
+    def __init__(self, tmp_path: Path, port: int) -> None:
+        self.binary = ROOT / ".stack" / "bin" / "ferretdb"
+        self.dir = tmp_path / "ferretdb"
+        self.port = port
+        self.url = f"mongodb://127.0.0.1:{port}/"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        if not self.binary.exists():
+            pytest.fail(f"{self.binary} missing: run `make stack-up`")
+        (self.dir / "data").mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            [
+                str(self.binary),
+                "--handler=sqlite",
+                f"--sqlite-url=file:{self.dir / 'data'}/",
+                f"--listen-addr=127.0.0.1:{self.port}",
+                f"--state-dir={self.dir}",
+                "--telemetry=disable",
+                "--debug-addr=127.0.0.1:0",
+                "--log-level=warn",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=20)
