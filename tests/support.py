@@ -118,7 +118,7 @@ class FerretDBServer:
                 f"--state-dir={self.dir}",
                 "--telemetry=disable",
                 "--debug-addr=127.0.0.1:0",
-                "--log-level=warn",
+                "--log-level=error",
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -15,12 +15,13 @@ import structlog
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueueIterator
 
 from worker.broker import Broker
+from worker.pipeline import Delivery
 
 __all__ = ["Consumer"]
 
 log = structlog.get_logger()
 
-Process = Callable[[str, AbstractIncomingMessage], Awaitable[None]]
+Process = Callable[[str, Delivery], Awaitable[None]]
 
 
 class Consumer:

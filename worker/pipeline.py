@@ -30,13 +30,15 @@ log = structlog.get_logger()
 class Delivery(Protocol):
     """The part of an AMQP delivery the pipeline uses (aio-pika's IncomingMessage fits)."""
 
-    body: bytes
-    routing_key: str | None
-    message_id: str | None
-    correlation_id: str | None
+    @property
+    def body(self) -> bytes: ...
+    @property
+    def message_id(self) -> str | None: ...
+    @property
+    def correlation_id(self) -> str | None: ...
 
     async def ack(self) -> None: ...
-    async def nack(self, requeue: bool = True) -> None: ...
+    async def nack(self, *, requeue: bool = True) -> None: ...
 
 
 class EventSink(Protocol):

@@ -27,7 +27,7 @@ class FakeDelivery:
     async def ack(self) -> None:
         self.outcome = "ack"
 
-    async def nack(self, requeue: bool = True) -> None:
+    async def nack(self, *, requeue: bool = True) -> None:
         self.outcome = "nack-requeue" if requeue else "nack"
 
 
