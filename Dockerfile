@@ -22,8 +22,7 @@ ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 
 # Dependencies first, from pyproject.toml alone, so a code change reuses this layer.
-# README.m[d] is a glob so the build still works while the README is absent.
-COPY pyproject.toml README.m[d] ./
+COPY pyproject.toml README.md ./
 RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
         > /tmp/requirements.txt \
     && pip install -r /tmp/requirements.txt
