@@ -147,7 +147,7 @@ async def _until_connected(
 
 async def _drain(consumer: Consumer, consuming: asyncio.Task[None], grace_s: float) -> None:
     """Stop taking deliveries, then give in-flight ones grace_s to finish."""
-    await consumer.stop()
+    consumer.stop()
     try:
         await asyncio.wait_for(asyncio.shield(consuming), timeout=grace_s)
     except TimeoutError:

@@ -2,17 +2,20 @@
 
 Concurrency is bounded twice: the broker's prefetch limits what is pushed to
 us, and a semaphore limits what runs at once. `stop()` cancels the broker
-consumers first (no new deliveries; buffered ones are returned to the queue),
-then in-flight deliveries finish; `run()` returns when they have.
+consumers first and only then refuses deliveries still waiting for a slot
+(nack, requeue): refusing earlier would hand them straight back to us, again
+and again, until x-delivery-limit dead-lettered healthy commands. `run()`
+returns when every delivery already started has finished.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from functools import partial
 
 import structlog
-from aio_pika.abc import AbstractIncomingMessage, AbstractQueueIterator
+from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, ConsumerTag
 
 from worker.broker import Broker
 from worker.pipeline import Delivery
@@ -29,46 +32,38 @@ class Consumer:
         self._broker = broker
         self._process = process
         self._slots = asyncio.Semaphore(max_concurrency)
-        self._iterators: list[AbstractQueueIterator] = []
-        self._started = asyncio.Event()
-        self._stopping = False
+        self._consumers: list[tuple[AbstractQueue, ConsumerTag]] = []
+        self._deliveries: asyncio.TaskGroup | None = None
+        self._stop_requested = asyncio.Event()
+        self._cancelled = False  # True once the broker confirmed every consumer cancel
 
     async def run(self) -> None:
-        """Consume until stop(); returns after every in-flight delivery has finished."""
+        """Consume until stop(); returns after every started delivery has finished."""
         async with asyncio.TaskGroup() as deliveries:
-            families = list(self._broker.topology.work_queues)
-            iterators = []
-            for family in families:
+            self._deliveries = deliveries
+            for family in self._broker.topology.work_queues:
                 queue = await self._broker.work_queue(family)
-                iterators.append(queue.iterator())
-            self._iterators = iterators
-            async with asyncio.TaskGroup() as loops:
-                for family, iterator in zip(families, iterators, strict=True):
-                    loops.create_task(self._consume(family, iterator, deliveries))
-                self._started.set()
-                log.info(
-                    "consuming", queues=[q.name for q in self._broker.topology.work_queues.values()]
-                )
+                tag = await queue.consume(partial(self._on_delivery, family))
+                self._consumers.append((queue, tag))
+            log.info("consuming", queues=[queue.name for queue, _ in self._consumers])
+            await self._stop_requested.wait()
+            for queue, tag in self._consumers:
+                await queue.cancel(tag)
+            self._cancelled = True
+            # Leaving the block waits for the deliveries already running.
 
-    async def wait_started(self) -> None:
-        await self._started.wait()
+    def stop(self) -> None:
+        """Ask run() to cancel the consumers and drain."""
+        self._stop_requested.set()
 
-    async def stop(self) -> None:
-        """Stop taking deliveries; in-flight ones keep running until run() returns."""
-        self._stopping = True
-        for iterator in self._iterators:
-            await iterator.close()
-
-    async def _consume(
-        self, family: str, iterator: AbstractQueueIterator, deliveries: asyncio.TaskGroup
-    ) -> None:
-        async with iterator:
-            async for message in iterator:
-                if self._stopping:
-                    await message.nack(requeue=True)
-                    continue
-                await self._slots.acquire()
-                deliveries.create_task(self._run_one(family, message))
+    async def _on_delivery(self, family: str, message: AbstractIncomingMessage) -> None:
+        # Runs as aiormq's per-delivery task; the real work becomes a task of our TaskGroup.
+        await self._slots.acquire()
+        if self._cancelled or self._deliveries is None:
+            self._slots.release()
+            await message.nack(requeue=True)
+            return
+        self._deliveries.create_task(self._run_one(family, message))
 
     async def _run_one(self, family: str, message: AbstractIncomingMessage) -> None:
         try:

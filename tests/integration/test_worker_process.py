@@ -126,3 +126,42 @@ def test_bad_settings_file_value_stops_startup_with_one_line(tmp_path):
     assert result.returncode == 2
     [line] = result.stderr.strip().splitlines()
     assert line.startswith(f"settings error: log.level = 'loud' (from {bad}): Input should be")
+
+
+async def test_sigterm_under_load_loses_nothing(make_worker, amqp, namespace):
+    """Every command ends either answered (its event published) or back in its queue."""
+    worker = make_worker(TRON_WORKER_WORKER__MAX_CONCURRENCY="4", TRON_WORKER_AMQP__PREFETCH="8")
+    worker.start()
+    await worker.wait_status("/health/ready", 200)
+    channel = await amqp.channel()
+    events = await channel.declare_queue(exclusive=True)
+    await events.bind(f"{namespace}.events", routing_key="#")
+    commands = await channel.get_exchange(f"{namespace}.commands")
+    sent = set()
+    for _ in range(300):
+        body = _command()
+        sent.add(json.loads(body)["command_id"])
+        await commands.publish(aio_pika.Message(body), routing_key="command.wallet.create")
+    first = await _next(events, 20)
+    await first.nack(requeue=True)
+    assert worker.terminate() == 0
+    answered = []
+    remaining = -1
+    # The broker returns the worker's unacked deliveries once it has seen the
+    # connection close, which is asynchronous: poll until the books balance.
+    for _ in range(100):
+        while (message := await events.get(fail=False)) is not None:
+            answered.append(json.loads(message.body)["command_id"])
+            await message.ack()
+        work = await channel.declare_queue(f"{namespace}.wallet", passive=True)
+        remaining = work.declaration_result.message_count
+        if len(answered) + remaining >= len(sent):
+            break
+        await asyncio.sleep(0.1)
+    assert set(answered) <= sent
+    assert len(answered) == len(set(answered)), "no command answered twice"
+    assert 0 < len(answered) and 0 < remaining, "stopped mid-way, as intended"
+    assert len(answered) + remaining == len(sent), "answered or still queued: nothing lost"
+    dead = await channel.declare_queue(f"{namespace}.wallet.dead", passive=True)
+    assert dead.declaration_result.message_count == 0, "a clean stop dead-letters nothing"
+    assert "Task was destroyed" not in worker.output()
