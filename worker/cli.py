@@ -1,4 +1,4 @@
-"""`tron-worker`: the console entry point. Subcommands: run (more come with later issues)."""
+"""`tron-worker`: the console entry point. Subcommands: run, check-settings, devnet."""
 
 from __future__ import annotations
 
@@ -18,10 +18,21 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--config", type=Path, help="settings file applied over settings.toml and env")
     check = commands.add_parser("check-settings", help="load the settings, print problems, exit")
     check.add_argument("--config", type=Path)
+    commands.add_parser(
+        "devnet",
+        help="run the local TRON node emulator (options: tron-worker devnet --help)",
+        add_help=False,
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["devnet"]:
+        # devnet has its own command line and needs no worker settings.
+        from devnet.__main__ import main as devnet_main
+
+        return devnet_main(argv[1:])
     args = _parser().parse_args(argv)
     try:
         settings = load_settings(args.config)
