@@ -25,9 +25,8 @@ import aio_pika
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.support import WorkerProcess, free_port
+from tests.support import WorkerProcess, delete_namespace, free_port
 from worker.settings import load_settings
-from worker.topology import build_topology
 
 
 async def measure(commands: int, concurrency: int, prefetch: int) -> dict[str, float]:
@@ -54,7 +53,7 @@ async def measure(commands: int, concurrency: int, prefetch: int) -> dict[str, f
             return await _drive(connection, namespace, commands)
         finally:
             worker.terminate()
-            await _cleanup(connection, namespace)
+            await delete_namespace(connection, namespace)
             await connection.close()
 
 
@@ -100,16 +99,6 @@ async def _drive(connection, namespace: str, commands: int) -> dict[str, float]:
         "p50_ms": statistics.median(latencies_s) * 1000,
         "p95_ms": latencies_s[int(len(latencies_s) * 0.95) - 1] * 1000,
     }
-
-
-async def _cleanup(connection, namespace: str) -> None:
-    amqp = load_settings(environ={"TRON_WORKER_AMQP__NAMESPACE": namespace}).amqp
-    topology = build_topology(amqp)
-    channel = await connection.channel()
-    for queue in topology.queues:
-        await channel.queue_delete(queue.name)
-    for exchange in topology.exchanges:
-        await channel.exchange_delete(exchange.name)
 
 
 async def main() -> None:

@@ -14,9 +14,8 @@ from pathlib import Path
 import aio_pika
 import pytest
 
-from tests.support import WorkerProcess, free_port, require_server
+from tests.support import WorkerProcess, delete_namespace, free_port, require_server
 from worker.settings import Settings, load_settings
-from worker.topology import build_topology
 
 
 @pytest.fixture(scope="session")
@@ -56,14 +55,7 @@ async def amqp(
     """A connection for the test itself; deletes the namespace's queues and exchanges after."""
     connection = await aio_pika.connect_robust(amqp_url)
     yield connection
-    topology = build_topology(
-        load_settings(environ={"TRON_WORKER_AMQP__NAMESPACE": namespace}).amqp
-    )
-    channel = await connection.channel()
-    for queue in topology.queues:
-        await channel.queue_delete(queue.name)
-    for exchange in topology.exchanges:
-        await channel.exchange_delete(exchange.name)
+    await delete_namespace(connection, namespace)
     await connection.close()
 
 

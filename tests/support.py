@@ -33,6 +33,34 @@ def require_server(name: str, url: str, default_port: int) -> None:
         pytest.skip(message)
 
 
+async def next_message(queue, timeout_s: float = 10.0):  # type: ignore[no-untyped-def]
+    """The next message of an aio-pika queue (basic.get), polling until timeout_s."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while loop.time() < deadline:
+        message = await queue.get(fail=False)
+        if message is not None:
+            return message
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"nothing arrived in {queue.name} within {timeout_s} s")
+
+
+async def delete_namespace(connection, namespace: str) -> None:  # type: ignore[no-untyped-def]
+    """Delete every queue and exchange of a topology namespace (tests and benches)."""
+    from worker.settings import load_settings
+    from worker.topology import build_topology
+
+    topology = build_topology(
+        load_settings(environ={"TRON_WORKER_AMQP__NAMESPACE": namespace}).amqp
+    )
+    channel = await connection.channel()
+    for queue in topology.queues:
+        await channel.queue_delete(queue.name)
+    for exchange in topology.exchanges:
+        await channel.exchange_delete(exchange.name)
+    await channel.close()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import aio_pika
 import pytest
 from aio_pika.exceptions import ChannelPreconditionFailed
 
+from tests.support import next_message
 from worker.broker import Broker, declare_topology
 from worker.settings import load_settings
 from worker.topology import build_topology
@@ -20,16 +20,6 @@ def _topology(namespace: str, **env: str):
     return build_topology(
         load_settings(environ={"TRON_WORKER_AMQP__NAMESPACE": namespace, **env}).amqp
     )
-
-
-async def _get(queue, timeout_s: float = 10.0):
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while asyncio.get_running_loop().time() < deadline:
-        message = await queue.get(fail=False)
-        if message is not None:
-            return message
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"nothing arrived in {queue.name} within {timeout_s} s")
 
 
 async def test_redeclaring_same_args_succeeds_and_different_args_fail_406(amqp, namespace):
@@ -58,10 +48,10 @@ async def test_commands_route_to_family_queue_and_dead_letter_on_reject(amqp, na
     commands = await channel.get_exchange(topology.commands.name)
     await commands.publish(aio_pika.Message(b'{"n": 1}'), routing_key="command.stake.freeze")
     work = await channel.get_queue(f"{namespace}.stake")
-    message = await _get(work)
+    message = await next_message(work)
     assert message.body == b'{"n": 1}'
     await message.reject(requeue=False)
-    dead = await _get(await channel.get_queue(f"{namespace}.stake.dead"))
+    dead = await next_message(await channel.get_queue(f"{namespace}.stake.dead"))
     assert dead.body == b'{"n": 1}'
     assert dead.headers["x-death"][0]["reason"] == "rejected"
     await dead.ack()
@@ -76,7 +66,7 @@ async def test_retry_tier_dead_letters_back_to_the_work_queue(amqp, namespace):
     [(delay_s, retry_queue)] = topology.retry_queues["payout"]
     assert delay_s == 1
     await channel.default_exchange.publish(aio_pika.Message(b"again"), routing_key=retry_queue)
-    back = await _get(await channel.get_queue(f"{namespace}.payout"), timeout_s=15)
+    back = await next_message(await channel.get_queue(f"{namespace}.payout"), timeout_s=15)
     assert back.body == b"again"
     assert back.headers["x-death"][0]["reason"] == "expired"
     await back.ack()
@@ -91,7 +81,7 @@ async def test_unrouted_events_go_to_the_alternate_exchange(amqp, namespace, set
         body = json.dumps({"event_id": "e-1"}).encode()
         await broker.publish_event("wallet.rejected", body, message_id="e-1", correlation_id="c-1")
         channel = await amqp.channel()
-        parked = await _get(await channel.get_queue(f"{namespace}.events.unrouted"))
+        parked = await next_message(await channel.get_queue(f"{namespace}.events.unrouted"))
         assert parked.body == body
         assert parked.routing_key == "wallet.rejected"
         assert parked.message_id == "e-1"

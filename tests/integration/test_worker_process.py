@@ -12,7 +12,7 @@ import uuid
 import aio_pika
 import pytest
 
-from tests.support import ROOT, FerretDBServer, free_port
+from tests.support import ROOT, FerretDBServer, free_port, next_message
 
 pytestmark = pytest.mark.integration
 
@@ -43,7 +43,7 @@ async def test_command_gets_exactly_one_rejected_event_and_is_acked(make_worker,
         aio_pika.Message(body, message_id="msg-1", correlation_id="corr-1"),
         routing_key="command.wallet.create",
     )
-    message = await _next(events, 20)
+    message = await next_message(events, 20)
     await message.ack()
     event = json.loads(message.body)
     sent = json.loads(body)
@@ -62,16 +62,6 @@ async def test_command_gets_exactly_one_rejected_event_and_is_acked(make_worker,
     assert worker.terminate() == 0
     work = await channel.declare_queue(f"{namespace}.wallet", passive=True)
     assert work.declaration_result.message_count == 0, "the command was acked"
-
-
-async def _next(queue, timeout_s: float):
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while asyncio.get_running_loop().time() < deadline:
-        message = await queue.get(fail=False)
-        if message is not None:
-            return message
-        await asyncio.sleep(0.1)
-    raise AssertionError("no event arrived")
 
 
 async def test_sigterm_exits_zero_without_task_warnings(make_worker, amqp):
@@ -142,7 +132,7 @@ async def test_sigterm_under_load_loses_nothing(make_worker, amqp, namespace):
         body = _command()
         sent.add(json.loads(body)["command_id"])
         await commands.publish(aio_pika.Message(body), routing_key="command.wallet.create")
-    first = await _next(events, 20)
+    first = await next_message(events, 20)
     await first.nack(requeue=True)
     assert worker.terminate() == 0
     answered = []
