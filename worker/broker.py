@@ -40,7 +40,6 @@ class Broker:
         self._consume_channel: AbstractChannel | None = None
         self._publish_channel: AbstractChannel | None = None
         self._events: AbstractExchange | None = None
-        self._default: AbstractExchange | None = None
 
     @property
     def topology(self) -> Topology:
@@ -68,7 +67,6 @@ class Broker:
             self._events = await self._publish_channel.get_exchange(
                 self._topology.events.name, ensure=False
             )
-            self._default = self._publish_channel.default_exchange
         except (TimeoutError, AMQPError, OSError) as exc:
             await self.close()
             raise TransientError(f"cannot connect to the broker: {_describe(exc)}") from exc
@@ -121,7 +119,7 @@ class Broker:
 
     async def close(self) -> None:
         connection, self._connection = self._connection, None
-        self._events = self._default = None
+        self._events = None
         self._consume_channel = self._publish_channel = None
         if connection is not None and not connection.is_closed:
             await connection.close()
