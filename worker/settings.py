@@ -14,7 +14,8 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args, get_origin
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -71,7 +72,12 @@ class AmqpSettings(_Section):
     publish_timeout_s: PositiveFloat
     connect_timeout_s: PositiveFloat
     reconnect_interval_s: PositiveFloat
+    max_attempts: PositiveInt
+    require_signature: bool
+    signature_skew_s: PositiveFloat
     password: SecretStr | None = None
+    # Publisher key id -> HMAC-SHA256 secret; several ids allow rotation.
+    hmac_keys: dict[str, SecretStr] = Field(default_factory=dict)
 
     @field_validator("url")
     @classmethod
@@ -122,6 +128,18 @@ class TronSettings(_Section):
 class WorkerSettings(_Section):
     max_concurrency: Annotated[int, Field(ge=1, le=1024)]
     shutdown_grace_s: PositiveFloat
+    command_timeout_s: PositiveFloat
+    lease_s: PositiveFloat
+    sweep_interval_s: PositiveFloat
+    relay_interval_s: PositiveFloat
+    retention_days: PositiveInt
+    cleanup_interval_s: PositiveFloat
+
+
+class KeystoreSettings(_Section):
+    active_key_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+    # Master key id -> base64 of 32 random bytes. Old ids stay until `keys rotate` ran.
+    master_keys: dict[str, SecretStr] = Field(default_factory=dict)
 
 
 class SidecarSettings(_Section):
@@ -157,6 +175,7 @@ class Settings(BaseSettings):
     worker: WorkerSettings
     sidecar: SidecarSettings
     log: LogSettings
+    keystore: KeystoreSettings
     stack: StackSettings
 
     @classmethod
@@ -168,7 +187,15 @@ class Settings(BaseSettings):
 
 
 # Keys whose values are secrets: only the environment may set them.
-SECRET_KEYS = frozenset({("amqp", "password"), ("mongo", "password"), ("tron", "api_key")})
+SECRET_KEYS = frozenset(
+    {
+        ("amqp", "password"),
+        ("amqp", "hmac_keys"),
+        ("mongo", "password"),
+        ("tron", "api_key"),
+        ("keystore", "master_keys"),
+    }
+)
 
 _Origins = dict[tuple[str, ...], str]
 
@@ -221,12 +248,13 @@ def _read_env(environ: Mapping[str, str]) -> dict[str, Any]:
         if key.endswith("_file") and (section, key[: -len("_file")]) in SECRET_KEYS:
             key = key[: -len("_file")]
             value = _read_secret_file(name, raw)
-        elif _is_structured(section, key):
+        if _is_structured(section, key):
             try:
-                value = json.loads(raw)
+                value = json.loads(value)
             except json.JSONDecodeError as exc:
+                shown = "<redacted>" if (section, key) in SECRET_KEYS else repr(raw)
                 raise SettingsError(
-                    f"settings error: {section}.{key} = {raw!r} (from environment {name}): "
+                    f"settings error: {section}.{key} = {shown} (from environment {name}): "
                     f"lists and tables must be JSON ({exc.msg})"
                 ) from None
         data.setdefault(section, {})[key] = value
@@ -249,10 +277,16 @@ def _is_structured(section: str, key: str) -> bool:
     field = section_field.annotation.model_fields.get(key)  # type: ignore[attr-defined]
     if field is None:
         return False
-    annotation = field.annotation
-    if get_origin(annotation) is Annotated:
-        annotation = get_args(annotation)[0]
-    return get_origin(annotation) in (list, dict)
+    return _is_collection(field.annotation)
+
+
+def _is_collection(annotation: Any) -> bool:
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _is_collection(get_args(annotation)[0])
+    if origin in (Union, UnionType):
+        return any(_is_collection(arg) for arg in get_args(annotation))
+    return origin in (list, dict)
 
 
 def _merge(merged: dict[str, Any], origins: _Origins, layer: dict[str, Any], source: str) -> None:
