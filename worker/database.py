@@ -24,17 +24,16 @@ INDEXES: dict[str, list[IndexModel]] = {
     # _id = key scope + idempotency key (the claim)
     "commands": [
         IndexModel([("command_id", ASCENDING)], name="command_id"),
-        IndexModel([("state", ASCENDING), ("updated_at", ASCENDING)], name="state_updated_at"),
-        IndexModel([("terminal_at", ASCENDING)], name="terminal_at"),
+        IndexModel([("terminal", ASCENDING), ("updated_at", ASCENDING)], name="sweep"),
+        IndexModel([("terminal", ASCENDING), ("terminal_at", ASCENDING)], name="cleanup"),
     ],
     # _id = <command_id>:<epoch>
     "leases": [
         IndexModel([("command_id", ASCENDING), ("epoch", ASCENDING)], name="command_epoch"),
-        IndexModel([("expires_at", ASCENDING)], name="expires_at"),
     ],
     # _id = <command_id>:<attempt>; one signed transaction can belong to one attempt only
     "tx_attempts": [
-        IndexModel([("command_id", ASCENDING)], name="command_id"),
+        IndexModel([("command_id", ASCENDING), ("attempt", ASCENDING)], name="command_attempt"),
         IndexModel([("txid", ASCENDING)], name="txid", unique=True),
     ],
     # _id = event_id (the outbox)
@@ -42,12 +41,12 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel(
             [("command_id", ASCENDING), ("seq", ASCENDING)], name="command_seq", unique=True
         ),
-        IndexModel([("published_at", ASCENDING), ("occurred_at", ASCENDING)], name="unpublished"),
+        IndexModel([("published_at", ASCENDING), ("created_at", ASCENDING)], name="unpublished"),
     ],
     # _id = <command_id>:<index>
     "wallets": [
         IndexModel([("address", ASCENDING)], name="address", unique=True),
-        IndexModel([("command_id", ASCENDING)], name="command_id"),
+        IndexModel([("command_id", ASCENDING), ("index", ASCENDING)], name="command_index"),
     ],
 }
 
