@@ -56,6 +56,22 @@ class Metrics:
         self.rejections_total = Counter(
             "tron_worker_rejections", "Commands rejected, by code", ["code"], registry=r
         )
+        self.outbox_unpublished = Gauge(
+            "tron_worker_outbox_unpublished",
+            "Stored events not yet confirmed by the broker",
+            registry=r,
+        )
+        self.dead_letters_total = Counter(
+            "tron_worker_dead_letters",
+            "Deliveries dead-lettered, by queue and reason",
+            ["queue", "reason"],
+            registry=r,
+        )
+        self.lease_takeovers_total = Counter(
+            "tron_worker_lease_takeovers",
+            "Commands taken over after their lease expired",
+            registry=r,
+        )
 
     def exposition(self) -> bytes:
         """The text format scraped at /metrics."""

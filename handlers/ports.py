@@ -1,0 +1,92 @@
+"""What handlers may use: small interfaces the runtime implements (worker/) and tests twin.
+
+No aio-pika, pymongo or httpx here or in any handler: handlers orchestrate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from pydantic import BaseModel
+
+__all__ = [
+    "CommandContext",
+    "Completed",
+    "Deps",
+    "Failed",
+    "Handler",
+    "KeyMaker",
+    "NewKey",
+    "Outcome",
+    "WalletStore",
+]
+
+
+@dataclass(frozen=True)
+class CommandContext:
+    """A claimed command as a handler sees it."""
+
+    command_id: str
+    type: str
+    payload: BaseModel
+    idempotency_key: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class Completed:
+    """The command did what it asked; its events are stored."""
+
+
+@dataclass(frozen=True)
+class Failed:
+    """The command cannot succeed; `retry_safe` tells the publisher whether a new command may."""
+
+    code: str
+    message: str
+    retry_safe: bool
+
+
+Outcome = Completed | Failed
+
+
+@dataclass(frozen=True)
+class NewKey:
+    address: str
+    public_key_hex: str
+    private_key: bytes
+
+    def __repr__(self) -> str:
+        return f"NewKey(address={self.address!r}, private_key=<redacted>)"
+
+
+class KeyMaker(Protocol):
+    def generate(self) -> NewKey: ...
+    def encrypt(self, private_key: bytes, address: str) -> dict[str, Any]: ...
+
+
+class WalletStore(Protocol):
+    async def of_command(self, command_id: str) -> list[dict[str, Any]]:
+        """The command's wallet records, by index."""
+        ...
+
+    async def add(self, record: dict[str, Any]) -> bool:
+        """Insert under `<command_id>:<index>`; False when it already exists."""
+        ...
+
+
+@dataclass(frozen=True)
+class Deps:
+    """Everything a handler may touch, bound to one command and its lease."""
+
+    fence: Callable[[], Awaitable[None]]  # raises LeaseLost when another worker took over
+    emit: Callable[[str, dict[str, Any]], Awaitable[None]]  # store an event: (state, payload)
+    now: Callable[[], datetime]
+    wallets: WalletStore
+    keys: KeyMaker
+
+
+Handler = Callable[[CommandContext, Deps], Awaitable[Outcome]]

@@ -1,0 +1,43 @@
+"""wallet.create: make `count` managed wallets, once, and announce their addresses.
+
+Each wallet is stored under `<command_id>:<index>`, so a redo after a crash
+creates only the missing ones; the event lists the stored addresses in index
+order, so a redo announces exactly what the first run would have.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from handlers.ports import CommandContext, Completed, Deps, Outcome
+
+__all__ = ["handle"]
+
+
+async def handle(command: CommandContext, deps: Deps) -> Outcome:
+    payload: Any = command.payload
+    existing = {record["index"] for record in await deps.wallets.of_command(command.command_id)}
+    labels = payload.labels or [None] * payload.count
+    for index in range(payload.count):
+        if index in existing:
+            continue
+        await deps.fence()
+        key = deps.keys.generate()
+        await deps.wallets.add(
+            {
+                "_id": f"{command.command_id}:{index}",
+                "command_id": command.command_id,
+                "index": index,
+                "address": key.address,
+                "public_key": key.public_key_hex,
+                "encrypted_key": deps.keys.encrypt(key.private_key, key.address),
+                "label": labels[index],
+                "purpose": payload.purpose,
+                "created_at": deps.now(),
+            }
+        )
+    records = await deps.wallets.of_command(command.command_id)
+    addresses = [record["address"] for record in records]
+    await deps.fence()
+    await deps.emit("created", {"addresses": addresses, "count": len(addresses)})
+    return Completed()

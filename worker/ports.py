@@ -1,0 +1,38 @@
+"""Small interfaces between the runtime's parts; each has a real adapter and a twin in tests."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import Any, Protocol
+
+__all__ = ["Delivery", "EventSink"]
+
+
+class Delivery(Protocol):
+    """The part of an AMQP delivery the pipeline uses (aio-pika's IncomingMessage fits)."""
+
+    @property
+    def body(self) -> bytes: ...
+    @property
+    def message_id(self) -> str | None: ...
+    @property
+    def correlation_id(self) -> str | None: ...
+    @property
+    def headers(self) -> dict[str, Any]: ...
+
+    async def ack(self) -> None: ...
+    async def nack(self, *, requeue: bool = True) -> None: ...
+
+
+class EventSink(Protocol):
+    """Publishes one event and returns once the broker confirmed it (Broker.publish_event)."""
+
+    def __call__(
+        self,
+        routing_key: str,
+        body: bytes,
+        *,
+        message_id: str,
+        correlation_id: str | None,
+        headers: dict[str, Any] | None = None,
+    ) -> Awaitable[None]: ...
