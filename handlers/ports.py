@@ -19,7 +19,7 @@ __all__ = [
     "Failed",
     "Handler",
     "KeyMaker",
-    "NewKey",
+    "NewWallet",
     "Outcome",
     "WalletStore",
 ]
@@ -53,19 +53,19 @@ class Failed:
 Outcome = Completed | Failed
 
 
-@dataclass(frozen=True)
-class NewKey:
-    address: str
-    public_key_hex: str
-    private_key: bytes
+class NewWallet(Protocol):
+    """A fresh key pair whose private key is already encrypted; the plaintext never leaves."""
 
-    def __repr__(self) -> str:
-        return f"NewKey(address={self.address!r}, private_key=<redacted>)"
+    @property
+    def address(self) -> str: ...
+    @property
+    def public_key_hex(self) -> str: ...
+    @property
+    def encrypted_key(self) -> dict[str, Any]: ...
 
 
 class KeyMaker(Protocol):
-    def generate(self) -> NewKey: ...
-    def encrypt(self, private_key: bytes, address: str) -> dict[str, Any]: ...
+    def create_wallet(self) -> NewWallet: ...
 
 
 class WalletStore(Protocol):

@@ -22,15 +22,15 @@ async def handle(command: CommandContext, deps: Deps) -> Outcome:
         if index in existing:
             continue
         await deps.fence()
-        key = deps.keys.generate()
+        wallet = deps.keys.create_wallet()
         await deps.wallets.add(
             {
                 "_id": f"{command.command_id}:{index}",
                 "command_id": command.command_id,
                 "index": index,
-                "address": key.address,
-                "public_key": key.public_key_hex,
-                "encrypted_key": deps.keys.encrypt(key.private_key, key.address),
+                "address": wallet.address,
+                "public_key": wallet.public_key_hex,
+                "encrypted_key": wallet.encrypted_key,
                 "label": labels[index],
                 "purpose": payload.purpose,
                 "created_at": deps.now(),

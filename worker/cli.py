@@ -23,6 +23,7 @@ def _parser() -> argparse.ArgumentParser:
         help="run the local TRON node emulator (options: tron-worker devnet --help)",
         add_help=False,
     )
+    _add_keys_parser(commands)
     return parser
 
 
@@ -34,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
 
         return devnet_main(argv[1:])
     args = _parser().parse_args(argv)
+    if args.command == "keys":
+        return _keys(args)
     try:
         settings = load_settings(args.config)
     except SettingsError as exc:
@@ -48,6 +51,62 @@ def main(argv: list[str] | None = None) -> int:
 
     configure_logging(settings.log.level, settings.log.format)
     return serve_until_signalled(settings)
+
+
+def _add_keys_parser(commands: argparse._SubParsersAction) -> None:
+    keys = commands.add_parser("keys", help="manage the keystore's master keys")
+    actions = keys.add_subparsers(dest="keys_command", required=True)
+    rotate = actions.add_parser(
+        "rotate", help="re-wrap every wallet's data key under the active master key"
+    )
+    rotate.add_argument("--config", type=Path)
+    actions.add_parser(
+        "generate-master-key",
+        help="print a new master key (base64 of 32 random bytes) to stdout: it is a secret, "
+        "put it straight into TRON_WORKER_KEYSTORE__MASTER_KEYS or its _FILE",
+    )
+
+
+def _keys(args: argparse.Namespace) -> int:
+    """`keys generate-master-key` and `keys rotate`; exit 2 on bad settings, 1 on failures."""
+    from worker import keystore
+
+    if args.keys_command == "generate-master-key":
+        # Printing a secret is this command's purpose; stdout only, never a log.
+        print(keystore.generate_master_key())
+        return 0
+    try:
+        settings = load_settings(args.config)
+        store = keystore.Keystore(settings.keystore)
+    except (SettingsError, keystore.KeystoreError) as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    import asyncio
+
+    from pymongo.errors import PyMongoError
+
+    from worker.database import make_client
+    from worker.logs import configure_logging, redact
+
+    async def rotate() -> keystore.RotationReport:
+        client = make_client(settings.mongo)
+        try:
+            wallets = client[settings.mongo.database]["wallets"]
+            return await keystore.rotate_wallet_keys(wallets, store)
+        finally:
+            await client.close()
+
+    configure_logging(settings.log.level, settings.log.format)
+    try:
+        report = asyncio.run(rotate())
+    except PyMongoError as exc:
+        print(redact(f"keys rotate: database error: {type(exc).__name__}: {exc}"), file=sys.stderr)
+        return 1
+    print(
+        f"rotated {report.rewrapped} data keys to {store.active_key_id}; "
+        f"{report.already_active} already current; {report.failed} failed"
+    )
+    return 1 if report.failed else 0
 
 
 if __name__ == "__main__":
