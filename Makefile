@@ -27,8 +27,15 @@ stack-down: venv
 stack-status: venv
 	$(PY) scripts/stack.py status
 
-run: stack-up
-	$(VENV)/bin/tron-worker run
+# A development master key for the keystore, made once, readable by this user only.
+DEV_KEYS := .stack/dev-master-keys.json
+$(DEV_KEYS): | venv
+	mkdir -p .stack
+	umask 077 && $(PY) -c 'import json; from worker.keystore import generate_master_key as g; print(json.dumps({"local-dev": g()}))' > $@
+
+run: stack-up $(DEV_KEYS)
+	TRON_WORKER_KEYSTORE__MASTER_KEYS_FILE=$${TRON_WORKER_KEYSTORE__MASTER_KEYS_FILE:-$(CURDIR)/$(DEV_KEYS)} \
+		$(VENV)/bin/tron-worker run
 
 test: stack-up
 	$(PY) -m pytest

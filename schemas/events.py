@@ -2,23 +2,133 @@
 
 No I/O here. `event_id` is deterministic (uuid5 of command id, state and
 attempt) so a re-published event carries the same id and subscribers can
-deduplicate on it.
+deduplicate on it. `type` is also the routing key, `<family>.<state>`:
+
+    wallet                      accepted  created  failed  rejected
+    transfer, payout, stake     accepted  broadcast  confirmed  failed  rejected
+    command                     rejected  (poison whose family is unknown)
+
+Each state has a typed payload model; `Event.payload` holds its JSON form
+(None-valued optional fields left out). Events never carry private keys.
 """
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-__all__ = ["EVENT_NAMESPACE", "Event", "EventState", "event_id_for", "rejected_event"]
+from schemas.errors import FieldError
+from schemas.types import (
+    Address,
+    Amount,
+    Reference,
+    Rule,
+    Timestamp,
+    TxId,
+    strict_int,
+)
+
+__all__ = [
+    "CHAIN_REJECTED",
+    "EVENT_NAMESPACE",
+    "EVENT_TYPES",
+    "EXPIRED",
+    "FAILURE_CODES",
+    "FAMILY_STATES",
+    "IDEMPOTENCY_CONFLICT",
+    "INVALID_COMMAND",
+    "KEY_MISMATCH",
+    "NOT_IMPLEMENTED",
+    "POISON",
+    "POLICY",
+    "REBUILDS_EXHAUSTED",
+    "REJECTION_CODES",
+    "RETRIES_EXHAUSTED",
+    "STATE_PAYLOADS",
+    "TRANSACTION_FAILED",
+    "UNAUTHENTICATED",
+    "VERIFICATION_FAILED",
+    "AcceptedPayload",
+    "BroadcastPayload",
+    "ConfirmedPayload",
+    "Event",
+    "EventFieldError",
+    "EventFields",
+    "EventPayload",
+    "EventState",
+    "FailedPayload",
+    "RejectedPayload",
+    "RejectionCode",
+    "WalletCreatedPayload",
+    "event_id_for",
+    "make_event",
+    "rejected_event",
+]
 
 # Fixed namespace for uuid5 event ids; changing it would change every event id.
 EVENT_NAMESPACE = uuid.UUID("6f1c3a52-7d0e-5b8a-9c41-2e7f4d9a1b30")
 
-EventState = Literal["accepted", "broadcast", "confirmed", "failed", "rejected"]
+EventState = Literal["accepted", "broadcast", "confirmed", "failed", "rejected", "created"]
+
+_CHAIN_STATES = ("accepted", "broadcast", "confirmed", "failed", "rejected")
+FAMILY_STATES: Final[dict[str, tuple[str, ...]]] = {
+    "wallet": ("accepted", "created", "failed", "rejected"),
+    "transfer": _CHAIN_STATES,
+    "payout": _CHAIN_STATES,
+    "stake": _CHAIN_STATES,
+    "command": ("rejected",),
+}
+EVENT_TYPES: Final[tuple[str, ...]] = tuple(
+    f"{family}.{state}" for family, states in FAMILY_STATES.items() for state in states
+)
+
+# Rejected: refused before anything was signed; always safe to fix and resend
+# under a new idempotency key.
+INVALID_COMMAND: Final = "INVALID_COMMAND"
+UNAUTHENTICATED: Final = "UNAUTHENTICATED"
+EXPIRED: Final = "EXPIRED"
+IDEMPOTENCY_CONFLICT: Final = "IDEMPOTENCY_CONFLICT"
+POLICY: Final = "POLICY"
+NOT_IMPLEMENTED: Final = "NOT_IMPLEMENTED"
+POISON: Final = "POISON"
+REJECTION_CODES: Final = (
+    INVALID_COMMAND,
+    UNAUTHENTICATED,
+    EXPIRED,
+    IDEMPOTENCY_CONFLICT,
+    POLICY,
+    NOT_IMPLEMENTED,
+    POISON,
+)
+RejectionCode = Literal[
+    "INVALID_COMMAND",
+    "UNAUTHENTICATED",
+    "EXPIRED",
+    "IDEMPOTENCY_CONFLICT",
+    "POLICY",
+    "NOT_IMPLEMENTED",
+    "POISON",
+]
+
+# Failed: the worker's own codes. Node and receipt codes (`REVERT`,
+# `OUT_OF_ENERGY`, `CONTRACT_VALIDATE_ERROR`, ...) are passed through as they are.
+RETRIES_EXHAUSTED: Final = "RETRIES_EXHAUSTED"  # nothing journaled, transient errors ran out
+REBUILDS_EXHAUSTED: Final = "REBUILDS_EXHAUSTED"  # every attempt proven absent, cap reached
+CHAIN_REJECTED: Final = "CHAIN_REJECTED"  # the node refused to build the transaction
+TRANSACTION_FAILED: Final = "TRANSACTION_FAILED"  # solidified receipt is not SUCCESS
+VERIFICATION_FAILED: Final = "VERIFICATION_FAILED"  # node-built tx differs from the command
+KEY_MISMATCH: Final = "KEY_MISMATCH"  # decrypted key does not derive the wallet's address
+FAILURE_CODES: Final = (
+    RETRIES_EXHAUSTED,
+    REBUILDS_EXHAUSTED,
+    CHAIN_REJECTED,
+    TRANSACTION_FAILED,
+    VERIFICATION_FAILED,
+    KEY_MISMATCH,
+)
 
 
 def event_id_for(command_ref: str, state: str, attempt: int) -> uuid.UUID:
@@ -26,18 +136,190 @@ def event_id_for(command_ref: str, state: str, attempt: int) -> uuid.UUID:
     return uuid.uuid5(EVENT_NAMESPACE, f"{command_ref}:{state}:{attempt}")
 
 
-class Event(BaseModel):
-    """The body of every event; `type` is also the routing key (`<family>.<state>`)."""
-
+class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+
+# ----------------------------------------------------------------------------- payloads
+
+
+class EventFieldError(_Frozen):
+    field: str
+    message: str
+
+
+class AcceptedPayload(_Frozen):
+    """Claimed and validated; work has started."""
+
+
+class BroadcastPayload(_Frozen):
+    """A signed, journaled transaction was sent to a node (not yet confirmed)."""
+
+    txid: TxId
+    attempt: Annotated[int, strict_int(1)]
+    reference: Reference | None = None  # the payout line, for multi-transaction commands
+
+
+class ConfirmedPayload(_Frozen):
+    """In a solidified block with contractRet SUCCESS."""
+
+    txid: TxId
+    block_number: Annotated[int, strict_int(0)]
+    block_time: Timestamp
+    fee_sun: Amount
+    energy_used: Amount
+    bandwidth_used: Amount
+    reference: Reference | None = None
+
+
+class RejectedPayload(_Frozen):
+    """Refused before anything was signed: always safe to correct and resend."""
+
+    code: RejectionCode
+    message: str
+    retry_safe: Literal[True] = True
+    errors: list[EventFieldError] | None = None
+
+
+class FailedPayload(_Frozen):
+    """The chain said no, or the worker proved the command cannot complete."""
+
+    code: Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]{0,63}$")]
+    message: str
+    # Whether the publisher may send a *new* command (new key) for the same intent.
+    retry_safe: bool
+    txid: TxId | None = None
+    reference: Reference | None = None
+    errors: list[EventFieldError] | None = None
+
+
+class WalletCreatedPayload(_Frozen):
+    """The wallets of a `wallet.create`, in index order (labels follow the same order)."""
+
+    addresses: Annotated[list[Address], Field(min_length=1, max_length=100)]
+    count: Annotated[int, strict_int(1, 100)]
+
+    @field_validator("count")
+    @classmethod
+    def _count_matches(cls, count: int, info: ValidationInfo) -> int:
+        addresses = info.data.get("addresses")
+        if addresses is not None and len(addresses) != count:
+            raise ValueError(f"count is {count} but {len(addresses)} addresses are listed")
+        return count
+
+
+EventPayload = (
+    AcceptedPayload
+    | BroadcastPayload
+    | ConfirmedPayload
+    | RejectedPayload
+    | FailedPayload
+    | WalletCreatedPayload
+)
+STATE_PAYLOADS: Final[dict[str, type[BaseModel]]] = {
+    "accepted": AcceptedPayload,
+    "broadcast": BroadcastPayload,
+    "confirmed": ConfirmedPayload,
+    "failed": FailedPayload,
+    "rejected": RejectedPayload,
+    "created": WalletCreatedPayload,
+}
+
+
+# ----------------------------------------------------------------------------- the body
+
+
+def _event_type(value: Any) -> str:
+    if not isinstance(value, str) or value not in EVENT_TYPES:
+        raise ValueError(f"event type must be one of {', '.join(EVENT_TYPES)}")
+    return value
+
+
+class EventFields(_Frozen):
+    """What every event body has; `Event` adds the checked `type` and `payload`."""
+
     event_id: uuid.UUID
-    seq: int = Field(ge=1)
-    type: str = Field(pattern=r"^[a-z][a-z0-9_]*\.(accepted|broadcast|confirmed|failed|rejected)$")
+    seq: Annotated[int, strict_int(1)]
+    type: str
     command_id: uuid.UUID | None
-    idempotency_key: str | None
-    occurred_at: datetime
+    # As recovered from the command (poison may hold any printable text); not re-validated.
+    idempotency_key: Annotated[str, Field(max_length=255)] | None
+    occurred_at: Timestamp
+
+
+class Event(EventFields):
+    """The body of every event; `type` is also the routing key (`<family>.<state>`)."""
+
+    type: Annotated[str, Rule(_event_type, {"type": "string", "enum": list(EVENT_TYPES)})]
     payload: dict[str, Any]
+
+    @field_validator("payload")
+    @classmethod
+    def _payload_fits_state(cls, payload: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        event_type = info.data.get("type")
+        if event_type is None:
+            return payload  # the type's own error is reported
+        model = STATE_PAYLOADS[_state_of(event_type)]
+        return model.model_validate(payload).model_dump(mode="json", exclude_none=True)
+
+    @property
+    def family(self) -> str:
+        return self.type.partition(".")[0]
+
+    @property
+    def state(self) -> str:
+        return _state_of(self.type)
+
+    def typed_payload(self) -> EventPayload:
+        """The payload as its state's model."""
+        model = STATE_PAYLOADS[self.state]
+        return model.model_validate(self.payload)  # type: ignore[return-value]
+
+
+def _state_of(event_type: str) -> str:
+    return event_type.partition(".")[2]
+
+
+def make_event(
+    *,
+    family: str,
+    state: str,
+    payload: EventPayload,
+    command_id: uuid.UUID | None,
+    idempotency_key: str | None,
+    occurred_at: datetime,
+    attempt: int = 0,
+    seq: int = 1,
+    command_ref: str | None = None,
+) -> Event:
+    """An event with its deterministic id: uuid5 of (command_ref, state, attempt).
+
+    Args:
+        command_ref: defaults to str(command_id); poison without an id passes
+            the body's hash reference (worker.pipeline.recover_ids).
+        attempt: 0 for events not tied to a transaction attempt.
+
+    Raises:
+        ValueError: unknown (family, state), a payload of another state, or no reference.
+    """
+    event_type = f"{family}.{state}"
+    if event_type not in EVENT_TYPES:
+        raise ValueError(f"no event type {event_type!r}")
+    if not isinstance(payload, STATE_PAYLOADS[state]):
+        raise ValueError(f"{state} events need a {STATE_PAYLOADS[state].__name__}")
+    if command_ref is None:
+        if command_id is None:
+            raise ValueError("an event needs a command_ref when there is no command_id")
+        command_ref = str(command_id)
+    return Event(
+        event_id=event_id_for(command_ref, state, attempt),
+        seq=seq,
+        type=event_type,
+        command_id=command_id,
+        idempotency_key=idempotency_key,
+        occurred_at=occurred_at,
+        payload=payload.model_dump(mode="json", exclude_none=True),
+    )
 
 
 def rejected_event(
@@ -49,14 +331,21 @@ def rejected_event(
     code: str,
     message: str,
     occurred_at: datetime,
+    errors: list[FieldError] | None = None,
+    seq: int = 1,
 ) -> Event:
     """A `<family>.rejected` event: refused before anything was signed, safe to resend."""
-    return Event(
-        event_id=event_id_for(command_ref, "rejected", 0),
-        seq=1,
-        type=f"{family}.rejected",
+    payload = RejectedPayload.model_validate(
+        {"code": code, "message": message, "retry_safe": True, "errors": errors}
+    )
+    return make_event(
+        family=family,
+        state="rejected",
+        payload=payload,
         command_id=command_id,
         idempotency_key=idempotency_key,
         occurred_at=occurred_at,
-        payload={"code": code, "message": message, "retry_safe": True},
+        attempt=0,
+        seq=seq,
+        command_ref=command_ref,
     )

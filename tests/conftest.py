@@ -17,6 +17,9 @@ import pytest
 from tests.support import WorkerProcess, delete_namespace, free_port, require_server
 from worker.settings import Settings, load_settings
 
+# A fixed, test-only master key (base64 of 32 bytes) for worker processes under test.
+TEST_MASTER_KEYS = '{"local-dev": "dGVzdC1vbmx5LW1hc3Rlci1rZXktMzItYnl0ZXMhISE="}'
+
 
 @pytest.fixture(scope="session")
 def settings() -> Settings:
@@ -77,6 +80,9 @@ def make_worker(
             "TRON_WORKER_SIDECAR__CHECK_INTERVAL_S": "0.5",
             "TRON_WORKER_LOG__FORMAT": "json",
             "TRON_WORKER_LOG__LEVEL": "debug",
+            "TRON_WORKER_KEYSTORE__MASTER_KEYS": TEST_MASTER_KEYS,
+            "TRON_WORKER_WORKER__LEASE_S": "3",
+            "TRON_WORKER_WORKER__SWEEP_INTERVAL_S": "0.5",
             "PYTHONWARNINGS": "default",
             "PYTHONASYNCIODEBUG": "1",
             **overrides,

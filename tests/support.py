@@ -76,10 +76,12 @@ class WorkerProcess:
     log_path: Path
     process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> None:
+    def start(self, crash_at: str | None = None) -> None:
+        """Start `tron-worker run`; crash_at plants a SIGKILL (see tests/crashpoints.py)."""
         self.log = self.log_path.open("ab")
+        argv = ["-m", "tests.crashpoints", crash_at] if crash_at else ["-m", "worker", "run"]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "worker", "run"],
+            [sys.executable, *argv],
             env=self.env,
             cwd=ROOT,
             stdout=self.log,
@@ -111,6 +113,13 @@ class WorkerProcess:
     def terminate(self, timeout_s: float = 30) -> int:
         assert self.process is not None
         self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=timeout_s)
+        finally:
+            self.log.close()
+
+    def wait_exit(self, timeout_s: float = 60) -> int:
+        assert self.process is not None
         try:
             return self.process.wait(timeout=timeout_s)
         finally:

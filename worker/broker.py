@@ -21,6 +21,7 @@ from yarl import URL
 
 from worker.errors import TransientError
 from worker.logs import redact
+from worker.ports import Delivery
 from worker.settings import AmqpSettings
 from worker.topology import Topology
 
@@ -116,6 +117,43 @@ class Broker:
             )
         except (TimeoutError, AMQPError, DeliveryError, OSError, RuntimeError) as exc:
             raise TransientError(f"event {message_id} not confirmed: {_describe(exc)}") from exc
+
+    async def send_copy(
+        self,
+        delivery: Delivery,
+        *,
+        exchange: str,
+        routing_key: str,
+        headers: dict[str, Any],
+    ) -> None:
+        """Publish a copy of a delivery (body and properties, extra headers) and await the confirm.
+
+        Used for retry tiers (default exchange, queue name as routing key) and dead letters.
+
+        Raises:
+            TransientError: not confirmed; the original must not be acked.
+        """
+        if self._publish_channel is None:
+            raise TransientError("the broker is not connected")
+        message = aio_pika.Message(
+            delivery.body,
+            content_type=delivery.content_type,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            message_id=delivery.message_id,
+            correlation_id=delivery.correlation_id,
+            headers={**(delivery.headers or {}), **headers},
+        )
+        try:
+            target = (
+                self._publish_channel.default_exchange
+                if exchange == ""
+                else await self._publish_channel.get_exchange(exchange, ensure=False)
+            )
+            await target.publish(
+                message, routing_key=routing_key, timeout=self._settings.publish_timeout_s
+            )
+        except (AMQPError, DeliveryError, OSError, TimeoutError, RuntimeError) as exc:
+            raise TransientError(f"copy to {routing_key} not confirmed: {_describe(exc)}") from exc
 
     async def close(self) -> None:
         connection, self._connection = self._connection, None

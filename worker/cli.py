@@ -1,4 +1,4 @@
-"""`tron-worker`: the console entry point. Subcommands: run, check-settings, devnet."""
+"""`tron-worker`, the console entry point: run, check-settings, devnet, keys, schema."""
 
 from __future__ import annotations
 
@@ -24,6 +24,8 @@ def _parser() -> argparse.ArgumentParser:
         add_help=False,
     )
     _add_keys_parser(commands)
+    schema = commands.add_parser("schema", help="write the JSON Schema of every command and event")
+    schema.add_argument("--out", type=Path, required=True, help="directory to write into")
     return parser
 
 
@@ -37,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "keys":
         return _keys(args)
+    if args.command == "schema":
+        return _write_schemas(args.out)
     try:
         settings = load_settings(args.config)
     except SettingsError as exc:
@@ -46,11 +50,15 @@ def main(argv: list[str] | None = None) -> int:
         print("settings ok")
         return 0
     # Imported here so `check-settings` stays fast and light.
-    from worker.app import serve_until_signalled
+    from worker.app import StartupError, serve_until_signalled
     from worker.logs import configure_logging
 
     configure_logging(settings.log.level, settings.log.format)
-    return serve_until_signalled(settings)
+    try:
+        return serve_until_signalled(settings)
+    except StartupError as exc:
+        print(exc, file=sys.stderr)
+        return 2
 
 
 def _add_keys_parser(commands: argparse._SubParsersAction) -> None:
@@ -107,6 +115,25 @@ def _keys(args: argparse.Namespace) -> int:
         f"{report.already_active} already current; {report.failed} failed"
     )
     return 1 if report.failed else 0
+
+
+def _write_schemas(out: Path) -> int:
+    """One pretty, key-sorted JSON file per schema: the same bytes on every run."""
+    import json
+
+    from schemas.export import json_schemas
+
+    schemas = json_schemas()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for name, schema in schemas.items():
+            text = json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+            (out / name).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        print(f"schema: cannot write to {out}: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {len(schemas)} JSON Schemas to {out}")
+    return 0
 
 
 if __name__ == "__main__":

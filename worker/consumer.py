@@ -18,7 +18,7 @@ import structlog
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, ConsumerTag
 
 from worker.broker import Broker
-from worker.pipeline import Delivery
+from worker.ports import Delivery
 
 __all__ = ["Consumer"]
 
@@ -68,5 +68,9 @@ class Consumer:
     async def _run_one(self, family: str, message: AbstractIncomingMessage) -> None:
         try:
             await self._process(family, message)
+        except Exception:
+            # A bug past the pipeline's own handling must not take the whole worker down
+            # (it would cancel every other delivery): log it; unacked, it is redelivered.
+            log.exception("delivery crashed", family=family)
         finally:
             self._slots.release()

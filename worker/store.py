@@ -58,6 +58,8 @@ class CommandStore(Protocol):
 
     async def latest_lease(self, command_id: str) -> Doc | None: ...
 
+    async def command_by_id(self, command_id: str) -> Doc | None: ...
+
     async def unpublished_events(self, created_before: datetime, limit: int) -> list[Doc]: ...
 
     async def count_unpublished(self) -> int: ...
@@ -120,6 +122,10 @@ class MongoStore:
             )
             found = [doc async for doc in cursor]
         return found[0] if found else None
+
+    async def command_by_id(self, command_id: str) -> Doc | None:
+        with _mapped():
+            return await self._db.commands.find_one({"command_id": command_id})
 
     async def unpublished_events(self, created_before: datetime, limit: int) -> list[Doc]:
         query = {"published_at": None, "created_at": {"$lt": created_before}}
@@ -191,6 +197,13 @@ class MemoryStore:
     async def latest_lease(self, command_id: str) -> Doc | None:
         leases = await self.find_by_command("leases", command_id)
         return max(leases, key=lambda d: d["epoch"]) if leases else None
+
+    async def command_by_id(self, command_id: str) -> Doc | None:
+        self._check()
+        for doc in self.collections["commands"].values():
+            if doc["command_id"] == command_id:
+                return copy.deepcopy(doc)
+        return None
 
     async def unpublished_events(self, created_before: datetime, limit: int) -> list[Doc]:
         self._check()

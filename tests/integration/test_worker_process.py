@@ -8,24 +8,31 @@ import os
 import subprocess
 import sys
 import uuid
+from datetime import UTC, datetime
 
 import aio_pika
 import pytest
+from tronpy.keys import PrivateKey
 
 from tests.support import ROOT, FerretDBServer, free_port, next_message
 
 pytestmark = pytest.mark.integration
 
 
-def _command(kind: str = "wallet.create") -> bytes:
+SENDER = PrivateKey(b"\x01" * 32).public_key.to_base58check_address()
+RECIPIENT = PrivateKey(b"\x02" * 32).public_key.to_base58check_address()
+
+
+def _command() -> bytes:
+    """A valid transfer.trx command: its handler does not exist yet, so NOT_IMPLEMENTED."""
     return json.dumps(
         {
             "command_id": str(uuid.uuid4()),
             "idempotency_key": f"key-{uuid.uuid4().hex}",
-            "type": kind,
+            "type": "transfer.trx",
             "schema_version": 1,
-            "issued_at": "2026-11-23T12:00:00Z",
-            "payload": {"count": 1},
+            "issued_at": datetime.now(UTC).isoformat(),
+            "payload": {"wallet": SENDER, "to": RECIPIENT, "amount_sun": "1000000"},
         }
     ).encode()
 
@@ -36,19 +43,19 @@ async def test_command_gets_exactly_one_rejected_event_and_is_acked(make_worker,
     await worker.wait_status("/health/ready", 200)
     channel = await amqp.channel()
     events = await channel.declare_queue(exclusive=True)
-    await events.bind(f"{namespace}.events", routing_key="wallet.#")
+    await events.bind(f"{namespace}.events", routing_key="transfer.#")
     body = _command()
     commands = await channel.get_exchange(f"{namespace}.commands")
     await commands.publish(
         aio_pika.Message(body, message_id="msg-1", correlation_id="corr-1"),
-        routing_key="command.wallet.create",
+        routing_key="command.transfer.trx",
     )
     message = await next_message(events, 20)
     await message.ack()
     event = json.loads(message.body)
     sent = json.loads(body)
-    assert message.routing_key == "wallet.rejected"
-    assert event["type"] == "wallet.rejected"
+    assert message.routing_key == "transfer.rejected"
+    assert event["type"] == "transfer.rejected"
     assert event["command_id"] == sent["command_id"]
     assert event["idempotency_key"] == sent["idempotency_key"]
     assert event["payload"]["code"] == "NOT_IMPLEMENTED"
@@ -60,7 +67,7 @@ async def test_command_gets_exactly_one_rejected_event_and_is_acked(make_worker,
     await asyncio.sleep(1.5)
     assert await events.get(fail=False) is None, "exactly one event"
     assert worker.terminate() == 0
-    work = await channel.declare_queue(f"{namespace}.wallet", passive=True)
+    work = await channel.declare_queue(f"{namespace}.transfer", passive=True)
     assert work.declaration_result.message_count == 0, "the command was acked"
 
 
@@ -131,7 +138,7 @@ async def test_sigterm_under_load_loses_nothing(make_worker, amqp, namespace):
     for _ in range(300):
         body = _command()
         sent.add(json.loads(body)["command_id"])
-        await commands.publish(aio_pika.Message(body), routing_key="command.wallet.create")
+        await commands.publish(aio_pika.Message(body), routing_key="command.transfer.trx")
     first = await next_message(events, 20)
     await first.nack(requeue=True)
     assert worker.terminate() == 0
@@ -143,7 +150,7 @@ async def test_sigterm_under_load_loses_nothing(make_worker, amqp, namespace):
         while (message := await events.get(fail=False)) is not None:
             answered.append(json.loads(message.body)["command_id"])
             await message.ack()
-        work = await channel.declare_queue(f"{namespace}.wallet", passive=True)
+        work = await channel.declare_queue(f"{namespace}.transfer", passive=True)
         remaining = work.declaration_result.message_count
         if len(answered) + remaining >= len(sent):
             break
@@ -152,6 +159,6 @@ async def test_sigterm_under_load_loses_nothing(make_worker, amqp, namespace):
     assert len(answered) == len(set(answered)), "no command answered twice"
     assert 0 < len(answered) and 0 < remaining, "stopped mid-way, as intended"
     assert len(answered) + remaining == len(sent), "answered or still queued: nothing lost"
-    dead = await channel.declare_queue(f"{namespace}.wallet.dead", passive=True)
+    dead = await channel.declare_queue(f"{namespace}.transfer.dead", passive=True)
     assert dead.declaration_result.message_count == 0, "a clean stop dead-letters nothing"
     assert "Task was destroyed" not in worker.output()

@@ -1,0 +1,55 @@
+"""Run `tron-worker run` with a SIGKILL planted at a chosen point, for crash-recovery tests.
+
+    python -m tests.crashpoints claim       # die right after the first claim is stored
+    python -m tests.crashpoints wallet:3    # die right after the 3rd wallet is stored
+
+Test code only: the product has no crash hooks. The patches wrap the real
+methods and kill the process the hard way, as the kernel's OOM killer would.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from typing import Any
+
+from worker import claims, executor
+from worker.cli import main
+
+
+def _die() -> None:
+    sys.stderr.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def plant(point: str) -> None:
+    if point == "claim":
+        original_claim = claims.Claims.claim
+
+        async def claim_then_die(self: Any, *args: Any, **kwargs: Any) -> Any:
+            result = await original_claim(self, *args, **kwargs)
+            if isinstance(result, claims.Claimed):
+                _die()
+            return result
+
+        claims.Claims.claim = claim_then_die  # type: ignore[method-assign]
+    elif point.startswith("wallet:"):
+        remaining = [int(point.partition(":")[2])]
+        original_add = executor.StoreWallets.add
+
+        async def add_then_maybe_die(self: Any, record: dict[str, Any]) -> bool:
+            stored = await original_add(self, record)
+            remaining[0] -= 1
+            if remaining[0] == 0:
+                _die()
+            return stored
+
+        executor.StoreWallets.add = add_then_maybe_die  # type: ignore[method-assign]
+    else:
+        raise SystemExit(f"unknown crash point {point!r}")
+
+
+if __name__ == "__main__":
+    plant(sys.argv[1])
+    sys.exit(main(["run"]))

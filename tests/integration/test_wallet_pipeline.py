@@ -1,0 +1,215 @@
+"""wallet.create through the real pipeline: RabbitMQ, FerretDB, a worker process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from datetime import UTC, datetime
+
+import aio_pika
+import pytest
+from pymongo import AsyncMongoClient
+
+from tests.support import next_message
+from worker.broker import declare_topology
+from worker.settings import load_settings
+from worker.topology import build_topology
+
+pytestmark = pytest.mark.integration
+
+
+def wallet_command(count: int = 2, key: str | None = None, **payload) -> bytes:
+    return json.dumps(
+        {
+            "command_id": str(uuid.uuid4()),
+            "idempotency_key": key or f"wallets-{uuid.uuid4().hex}",
+            "type": "wallet.create",
+            "schema_version": 1,
+            "issued_at": datetime.now(UTC).isoformat(),
+            "payload": {"count": count, "purpose": "deposit", **payload},
+        }
+    ).encode()
+
+
+async def _events(amqp, namespace):
+    """A queue seeing every event; declares the topology first, as a worker would."""
+    channel = await amqp.channel()
+    settings = load_settings(environ={"TRON_WORKER_AMQP__NAMESPACE": namespace})
+    await declare_topology(channel, build_topology(settings.amqp))
+    queue = await channel.declare_queue(exclusive=True)
+    await queue.bind(f"{namespace}.events", routing_key="#")
+    return channel, queue
+
+
+async def _drain(queue, quiet_s: float = 1.0) -> list:
+    """Messages until none arrives for quiet_s."""
+    found = []
+    while True:
+        try:
+            message = await next_message(queue, quiet_s)
+        except AssertionError:
+            return found
+        await message.ack()
+        found.append(message)
+
+
+@pytest.fixture
+async def database(mongo_url, namespace):
+    client = AsyncMongoClient(mongo_url, tz_aware=True)
+    yield client[f"t_{namespace.replace('-', '_')}"]
+    await client.drop_database(f"t_{namespace.replace('-', '_')}")
+    await client.close()
+
+
+async def test_wallet_create_once_under_five_deliveries(make_worker, amqp, namespace, database):
+    worker = make_worker()
+    worker.start()
+    await worker.wait_status("/health/ready", 200)
+    channel, events = await _events(amqp, namespace)
+    commands = await channel.get_exchange(f"{namespace}.commands")
+    body = wallet_command(count=3, labels=["a", "b", "c"])
+    for _ in range(5):
+        await commands.publish(aio_pika.Message(body, message_id="m-1"), "command.wallet.create")
+    created = [m for m in await _drain(events, 3.0) if m.routing_key == "wallet.created"]
+    assert len(created) >= 1
+    assert {m.message_id for m in created} == {created[0].message_id}, "one event id"
+    assert len({m.body for m in created}) == 1, "byte-identical re-publications"
+    event = json.loads(created[0].body)
+    sent = json.loads(body)
+    assert event["command_id"] == sent["command_id"]
+    assert event["payload"]["count"] == 3
+    wallets = [doc async for doc in database.wallets.find({"command_id": sent["command_id"]})]
+    assert sorted(w["address"] for w in wallets) == sorted(event["payload"]["addresses"])
+    assert [w["label"] for w in sorted(wallets, key=lambda w: w["index"])] == ["a", "b", "c"]
+    for wallet in wallets:
+        assert set(wallet["encrypted_key"]) >= {"kek_id", "ciphertext", "wrapped_dek"}
+    assert await database.commands.count_documents({"command_id": sent["command_id"]}) == 1
+    assert worker.terminate() == 0
+
+
+async def test_idempotency_conflict_leaves_the_original(make_worker, amqp, namespace, database):
+    worker = make_worker()
+    worker.start()
+    await worker.wait_status("/health/ready", 200)
+    channel, events = await _events(amqp, namespace)
+    commands = await channel.get_exchange(f"{namespace}.commands")
+    first = wallet_command(count=1, key="same-key")
+    await commands.publish(aio_pika.Message(first), "command.wallet.create")
+    assert (await next_message(events, 20)).routing_key == "wallet.created"
+    second = wallet_command(count=2, key="same-key")
+    await commands.publish(aio_pika.Message(second), "command.wallet.create")
+    rejected = await next_message(events, 20)
+    assert rejected.routing_key == "wallet.rejected"
+    assert json.loads(rejected.body)["payload"]["code"] == "IDEMPOTENCY_CONFLICT"
+    original = await database.commands.find_one({"idempotency_key": "same-key"})
+    assert original["command_id"] == json.loads(first)["command_id"]
+    assert await database.wallets.count_documents({}) == 1
+    assert worker.terminate() == 0
+    await asyncio.sleep(0)
+
+
+async def _wait_terminal(database, command_ids: list[str], timeout_s: float = 60) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while loop.time() < deadline:
+        done = await database.commands.count_documents(
+            {"command_id": {"$in": command_ids}, "terminal": True}
+        )
+        if done == len(command_ids):
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"only {done} of {len(command_ids)} commands finished")
+
+
+@pytest.mark.parametrize("crash_at", ["claim", "wallet:3"])
+async def test_sigkill_then_restart_completes_each_command_once(
+    make_worker, amqp, namespace, database, crash_at
+):
+    channel, events = await _events(amqp, namespace)
+    commands = await channel.get_exchange(f"{namespace}.commands")
+    bodies = [wallet_command(count=4) for _ in range(3)]
+    command_ids = [json.loads(body)["command_id"] for body in bodies]
+    for body in bodies:
+        await commands.publish(aio_pika.Message(body), "command.wallet.create")
+    doomed = make_worker(TRON_WORKER_WORKER__MAX_CONCURRENCY="1", TRON_WORKER_AMQP__PREFETCH="1")
+    doomed.start(crash_at=crash_at)
+    assert doomed.wait_exit() == -9, "killed by its planted SIGKILL"
+    claimed = await database.commands.count_documents({"command_id": {"$in": command_ids}})
+    assert claimed >= 1, "the crash came after a claim"
+    assert await database.commands.count_documents({"terminal": True}) == 0
+    if crash_at == "wallet:3":
+        assert await database.wallets.count_documents({}) == 3, "died mid-way through a command"
+    survivor = make_worker()
+    survivor.start()
+    await _wait_terminal(database, command_ids)
+    for command_id in command_ids:
+        wallets = [w async for w in database.wallets.find({"command_id": command_id})]
+        assert sorted(w["index"] for w in wallets) == [0, 1, 2, 3]
+    created = [m for m in await _drain(events, 2.0) if m.routing_key == "wallet.created"]
+    by_command = {}
+    for message in created:
+        event = json.loads(message.body)
+        by_command.setdefault(event["command_id"], set()).add(event["event_id"])
+    assert set(by_command) == set(command_ids), "every command announced"
+    assert all(len(ids) == 1 for ids in by_command.values()), "one event id per command"
+    assert survivor.terminate() == 0
+
+
+async def test_two_workers_500_commands_each_executed_once(make_worker, amqp, namespace, database):
+    channel, events = await _events(amqp, namespace)
+    commands = await channel.get_exchange(f"{namespace}.commands")
+    bodies = [wallet_command(count=1) for _ in range(500)]
+    command_ids = [json.loads(body)["command_id"] for body in bodies]
+    workers = [make_worker(), make_worker()]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        await worker.wait_status("/health/ready", 200)
+    for body in bodies:
+        await commands.publish(aio_pika.Message(body), "command.wallet.create")
+    # Half of them again, as a publisher retrying after a timeout would.
+    for body in bodies[::2]:
+        await commands.publish(aio_pika.Message(body), "command.wallet.create")
+    await _wait_terminal(database, command_ids, timeout_s=240)
+    assert await database.wallets.count_documents({}) == 500
+    assert len(await database.wallets.distinct("command_id")) == 500
+    created = [m for m in await _drain(events, 3.0) if m.routing_key == "wallet.created"]
+    ids_by_command: dict[str, set[str]] = {}
+    for message in created:
+        event = json.loads(message.body)
+        ids_by_command.setdefault(event["command_id"], set()).add(event["event_id"])
+    assert set(ids_by_command) == set(command_ids)
+    assert all(len(ids) == 1 for ids in ids_by_command.values())
+    outputs = [worker.output() for worker in workers]
+    assert all('"outcome": "executed"' in output for output in outputs), "both did work"
+    for worker in workers:
+        assert worker.terminate() == 0
+
+
+async def test_poison_and_expired_commands_while_the_worker_keeps_consuming(
+    make_worker, amqp, namespace, database
+):
+    worker = make_worker()
+    worker.start()
+    await worker.wait_status("/health/ready", 200)
+    channel, events = await _events(amqp, namespace)
+    commands = await channel.get_exchange(f"{namespace}.commands")
+    await commands.publish(aio_pika.Message(b"{not json"), "command.wallet.create")
+    expired = json.loads(wallet_command())
+    expired["issued_at"] = "2026-01-01T00:00:00Z"
+    await commands.publish(aio_pika.Message(json.dumps(expired).encode()), "command.wallet.create")
+    good = wallet_command(count=1)
+    await commands.publish(aio_pika.Message(good), "command.wallet.create")
+    received = await _drain(events, 3.0)
+    kinds = {(m.routing_key, json.loads(m.body)["payload"].get("code")) for m in received}
+    assert ("wallet.rejected", "EXPIRED") in kinds
+    assert ("wallet.created", None) in kinds
+    dead = await channel.get_queue(f"{namespace}.wallet.dead")
+    parked = await next_message(dead, 10)
+    assert parked.body == b"{not json"
+    assert parked.headers["x-dead-letter-reason"] == "poison"
+    assert "JSON" in parked.headers["x-dead-letter-detail"]
+    await parked.ack()
+    assert await database.commands.count_documents({}) == 1, "only the good one was claimed"
+    assert worker.terminate() == 0
