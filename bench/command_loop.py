@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aio_pika
@@ -27,6 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.support import WorkerProcess, delete_namespace, free_port
 from worker.settings import load_settings
+
+# A throwaway master key (base64 of 32 bytes) for the bench's worker.
+BENCH_MASTER_KEYS = '{"local-dev": "YmVuY2gtb25seS1tYXN0ZXIta2V5LTMyLWJ5dGVzISE="}'
 
 
 async def measure(commands: int, concurrency: int, prefetch: int) -> dict[str, float]:
@@ -41,6 +45,8 @@ async def measure(commands: int, concurrency: int, prefetch: int) -> dict[str, f
         "TRON_WORKER_SIDECAR__HOST": "127.0.0.1",
         "TRON_WORKER_SIDECAR__PORT": str(port),
         "TRON_WORKER_LOG__LEVEL": "warning",
+        "TRON_WORKER_KEYSTORE__MASTER_KEYS": BENCH_MASTER_KEYS,
+        "TRON_WORKER_MONGO__DATABASE": f"bench_{namespace.replace('-', '_')}",
     }
     with tempfile.TemporaryDirectory() as tmp:
         worker = WorkerProcess(
@@ -84,7 +90,7 @@ async def _drive(connection, namespace: str, commands: int) -> dict[str, float]:
             "idempotency_key": command_id,
             "type": "wallet.create",
             "schema_version": 1,
-            "issued_at": "2026-11-23T12:00:00Z",
+            "issued_at": datetime.now(UTC).isoformat(),
             "payload": {"count": 1},
         }
         sent_at[command_id] = time.perf_counter()

@@ -69,8 +69,8 @@ class KeyMaker(Protocol):
 
 
 class WalletStore(Protocol):
-    async def of_command(self, command_id: str) -> list[dict[str, Any]]:
-        """The command's wallet records, by index."""
+    async def of_command(self, command_id: str, count: int) -> list[dict[str, Any]]:
+        """The command's wallet records among indexes 0..count-1, by index."""
         ...
 
     async def add(self, record: dict[str, Any]) -> bool:

@@ -16,7 +16,10 @@ __all__ = ["handle"]
 
 async def handle(command: CommandContext, deps: Deps) -> Outcome:
     payload: Any = command.payload
-    existing = {record["index"] for record in await deps.wallets.of_command(command.command_id)}
+    existing = {
+        record["index"]
+        for record in await deps.wallets.of_command(command.command_id, payload.count)
+    }
     labels = payload.labels or [None] * payload.count
     for index in range(payload.count):
         if index in existing:
@@ -36,7 +39,7 @@ async def handle(command: CommandContext, deps: Deps) -> Outcome:
                 "created_at": deps.now(),
             }
         )
-    records = await deps.wallets.of_command(command.command_id)
+    records = await deps.wallets.of_command(command.command_id, payload.count)
     addresses = [record["address"] for record in records]
     await deps.fence()
     await deps.emit("created", {"addresses": addresses, "count": len(addresses)})

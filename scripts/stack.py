@@ -384,7 +384,11 @@ def ferretdb(stack: Path, port: int) -> Service:
         command=[
             str(binary),
             "--handler=sqlite",
-            f"--sqlite-url={(home / 'data').as_uri()}/",  # a directory URL, ending in "/"
+            # A directory URL ending in "/". synchronous(normal) with FerretDB's WAL journal:
+            # commits survive a crash of any process, only an OS crash can lose the last
+            # ones; this is the development stand-in (production runs MongoDB with
+            # majority, journaled writes), and it makes concurrent writes ~4x faster here.
+            f"--sqlite-url={(home / 'data').as_uri()}/?_pragma=synchronous(normal)",
             f"--listen-addr=127.0.0.1:{port}",
             f"--state-dir={home / 'state'}",
             "--telemetry=disable",

@@ -84,7 +84,6 @@ def make_worker(
             "TRON_WORKER_WORKER__LEASE_S": "3",
             "TRON_WORKER_WORKER__SWEEP_INTERVAL_S": "0.5",
             "PYTHONWARNINGS": "default",
-            "PYTHONASYNCIODEBUG": "1",
             **overrides,
         }
         worker = WorkerProcess(env, f"http://127.0.0.1:{port}", tmp_path / f"worker-{port}.log")

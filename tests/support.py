@@ -45,6 +45,17 @@ async def next_message(queue, timeout_s: float = 10.0):  # type: ignore[no-untyp
     raise AssertionError(f"nothing arrived in {queue.name} within {timeout_s} s")
 
 
+async def queue_depth(connection, name: str) -> int:  # type: ignore[no-untyped-def]
+    """Ready messages in a queue, asked on a fresh channel: a robust channel remembers its
+    declarations and would answer with the count from the first time it declared the queue."""
+    channel = await connection.channel()
+    try:
+        queue = await channel.declare_queue(name, passive=True)
+        return queue.declaration_result.message_count
+    finally:
+        await channel.close()
+
+
 async def delete_namespace(connection, namespace: str) -> None:  # type: ignore[no-untyped-def]
     """Delete every queue and exchange of a topology namespace (tests and benches)."""
     from worker.settings import load_settings

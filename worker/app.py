@@ -126,6 +126,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
             await stop.wait()
             if started:
                 await _drain(consumer, consuming, settings.worker.shutdown_grace_s)
+            log.info("waiting for background tasks")
     finally:
         # Close in reverse order of need: the broker after in-flight acks, the sidecar last
         # so probes see the worker until it is really gone.
@@ -223,8 +224,10 @@ async def _until_connected(
 async def _drain(consumer: Consumer, consuming: asyncio.Task[None], grace_s: float) -> None:
     """Stop taking deliveries, then give in-flight ones grace_s to finish."""
     consumer.stop()
+    log.info("draining in-flight deliveries", grace_s=grace_s)
     try:
         await asyncio.wait_for(asyncio.shield(consuming), timeout=grace_s)
+        log.info("drained")
     except TimeoutError:
         # Unacked deliveries go back to the queue when the channel closes.
         log.warning("grace period over, cancelling in-flight deliveries", grace_s=grace_s)

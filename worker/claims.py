@@ -54,6 +54,10 @@ class Claims:
             if expired:
                 return None
             doc = self._document(key, command, scope, delivery)
+            # The sweeper's marker goes first: a crash right after the claim must leave
+            # something that the sweeper finds (it drops markers of finished commands).
+            marker = {"_id": key, "command_id": doc["command_id"], "created_at": doc["created_at"]}
+            await self._store.insert("active", marker)
             if await self._store.insert("commands", doc):
                 lease = await self._leases.acquire(doc["command_id"], 1)
                 # None: a sweeper already took epoch 1 of our fresh claim; it finishes it.
@@ -86,6 +90,7 @@ class Claims:
             "expires_at": envelope.expires_at,
             "created_at": now,
             "updated_at": now,
+            "events": [],
             "message_id": delivery.message_id,
             "correlation_id": delivery.correlation_id or delivery.message_id,
         }

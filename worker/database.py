@@ -1,9 +1,10 @@
 """MongoDB through PyMongo's native async client, and the indexes later issues rely on.
 
 Every decision two workers could race is an insert under a unique `_id`
-(DESIGN.md, "The invariant"); these secondary indexes are for lookups and
-sweeps. FerretDB rejects TTL and partial indexes, so none are used: expiry is
-a cleanup task.
+(DESIGN.md, "The invariant"), and the hot path reads by `_id` only (see
+worker/store.py); these secondary indexes are for uniqueness and rare reads.
+FerretDB rejects TTL and partial indexes, so none are used: expiry is a
+cleanup task.
 """
 
 from __future__ import annotations
@@ -21,33 +22,15 @@ from worker.settings import MongoSettings
 __all__ = ["INDEXES", "ensure_indexes", "make_client", "ping"]
 
 INDEXES: dict[str, list[IndexModel]] = {
-    # _id = key scope + idempotency key (the claim)
+    # _id = key scope + idempotency key (the claim); command_id for rare lookups by id
     "commands": [
         IndexModel([("command_id", ASCENDING)], name="command_id"),
-        IndexModel([("terminal", ASCENDING), ("updated_at", ASCENDING)], name="sweep"),
         IndexModel([("terminal", ASCENDING), ("terminal_at", ASCENDING)], name="cleanup"),
     ],
-    # _id = <command_id>:<epoch>
-    "leases": [
-        IndexModel([("command_id", ASCENDING), ("epoch", ASCENDING)], name="command_epoch"),
-    ],
     # _id = <command_id>:<attempt>; one signed transaction can belong to one attempt only
-    "tx_attempts": [
-        IndexModel([("command_id", ASCENDING), ("attempt", ASCENDING)], name="command_attempt"),
-        IndexModel([("txid", ASCENDING)], name="txid", unique=True),
-    ],
-    # _id = event_id (the outbox)
-    "events": [
-        IndexModel(
-            [("command_id", ASCENDING), ("seq", ASCENDING)], name="command_seq", unique=True
-        ),
-        IndexModel([("published_at", ASCENDING), ("created_at", ASCENDING)], name="unpublished"),
-    ],
+    "tx_attempts": [IndexModel([("txid", ASCENDING)], name="txid", unique=True)],
     # _id = <command_id>:<index>
-    "wallets": [
-        IndexModel([("address", ASCENDING)], name="address", unique=True),
-        IndexModel([("command_id", ASCENDING), ("index", ASCENDING)], name="command_index"),
-    ],
+    "wallets": [IndexModel([("address", ASCENDING)], name="address", unique=True)],
 }
 
 

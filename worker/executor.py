@@ -2,7 +2,8 @@
 
 Order is the invariant (DESIGN.md rule 7): the handler's side effects and its
 events are stored first, then the command is marked terminal, then the events
-are published (fast path; the outbox sweep covers a crash in between).
+are published (fast path; the outbox sweep covers a crash in between). The
+command document lists its event ids, so nothing here searches the history.
 """
 
 from __future__ import annotations
@@ -28,13 +29,14 @@ log = structlog.get_logger()
 
 
 class StoreWallets:
-    """The handlers' WalletStore over the command store's `wallets` collection."""
+    """The handlers' WalletStore over the `wallets` collection (`_id` = `<command_id>:<i>`)."""
 
     def __init__(self, store: CommandStore) -> None:
         self._store = store
 
-    async def of_command(self, command_id: str) -> list[dict[str, Any]]:
-        return await self._store.find_by_command("wallets", command_id)
+    async def of_command(self, command_id: str, count: int) -> list[dict[str, Any]]:
+        found = [await self._store.get("wallets", f"{command_id}:{i}") for i in range(count)]
+        return [record for record in found if record is not None]
 
     async def add(self, record: dict[str, Any]) -> bool:
         return await self._store.insert("wallets", record)
@@ -67,6 +69,7 @@ class Executor:
 
     async def execute(self, command: Doc, lease: Lease) -> Outcome:
         """Run the command to a terminal state; raises TransientError (LeaseLost too)."""
+        command = dict(command, events=list(command.get("events", [])))
         context = CommandContext(
             command_id=command["command_id"],
             type=command["type"],
@@ -85,14 +88,14 @@ class Executor:
         try:
             async with self._leases.kept(lease):
                 await self._leases.check(lease)
-                outcome = await self._run_handler(context, deps)
+                outcome = await self._run_handler(command, context, deps)
                 await self._finish(command, lease, outcome)
         except TransientError as exc:
             if not isinstance(exc, LeaseLost):
                 # Free the command at once for the retry delivery (or the sweeper).
                 await self._leases.release(lease)
             raise
-        await self._outbox.flush_command(context.command_id)
+        await self._outbox.flush(command["events"])
         return outcome
 
     async def give_up(self, command_id: str, reason: str) -> bool | None:
@@ -101,17 +104,18 @@ class Executor:
         True: failed now (its event is stored and published); False: it is terminal,
         it signed a transaction, or another worker holds it; None: it was never claimed.
         """
-        command = await self._store.command_by_id(command_id)
-        if command is None:
+        found = await self._store.command_by_id(command_id)
+        if found is None:
             return None
-        if command["terminal"] or await self._store.find_by_command("tx_attempts", command_id):
+        command = dict(found, events=list(found.get("events", [])))
+        if command["terminal"] or await self._store.get("tx_attempts", f"{command_id}:1"):
             return False
         lease = await self._leases.take_over(command)
         if lease is None:
             return False
         message = f"gave up after repeated transient failures: {reason}"
         await self._finish(command, lease, Failed("RETRIES_EXHAUSTED", message, retry_safe=True))
-        await self._outbox.flush_command(command_id)
+        await self._outbox.flush(command["events"])
         return True
 
     async def _finish(self, command: Doc, lease: Lease, outcome: Outcome) -> None:
@@ -135,32 +139,31 @@ class Executor:
                 "updated_at": now,
             },
         )
+        await self._store.delete("active", command["_id"])
 
-    async def _run_handler(self, context: CommandContext, deps: Deps) -> Outcome:
-        if context.expires_at <= self._clock() and not await self._started(context.command_id):
+    async def _run_handler(self, command: Doc, context: CommandContext, deps: Deps) -> Outcome:
+        if context.expires_at <= self._clock() and not await self._started(command):
             # Never start a command after its expiry (a replayed dead letter must not pay).
             return Failed("EXPIRED", "the command expired before it started", retry_safe=True)
         return await self._handlers[context.type](context, deps)
 
-    async def _started(self, command_id: str) -> bool:
-        for collection in ("tx_attempts", "wallets", "events"):
-            if await self._store.find_by_command(collection, command_id):
-                return True
-        return False
+    async def _started(self, command: Doc) -> bool:
+        command_id = command["command_id"]
+        if command["events"] or await self._store.get("tx_attempts", f"{command_id}:1"):
+            return True
+        return await self._store.get("wallets", f"{command_id}:0") is not None
 
     async def _emit(self, command: Doc, state: str, payload: dict[str, Any]) -> None:
-        """Store the command's event for `state` once; a redo stores nothing new."""
+        """Store the command's event for `state` once, and list it on the command."""
         event_uuid = event_id_for(command["command_id"], state, 0)
         event_id = str(event_uuid)
-        if await self._store.get("events", event_id) is not None:
+        if event_id in command["events"]:
             return
-        seq = len(await self._store.find_by_command("events", command["command_id"])) + 1
-        family = command["type"].split(".", 1)[0]
         now = self._clock()
         event = Event(
             event_id=event_uuid,
-            seq=seq,
-            type=f"{family}.{state}",
+            seq=len(command["events"]) + 1,
+            type=f"{command['type'].split('.', 1)[0]}.{state}",
             command_id=command["command_id"],
             idempotency_key=command["idempotency_key"],
             occurred_at=now,
@@ -170,10 +173,13 @@ class Executor:
             event_doc(
                 event_id=event_id,
                 command_id=command["command_id"],
-                seq=seq,
+                seq=event.seq,
                 routing_key=event.type,
                 body_json=event.model_dump_json(),
                 correlation_id=command.get("correlation_id"),
                 created_at=now,
             )
         )
+        # The lease holder is the command's only writer, so its in-memory list is current.
+        command["events"].append(event_id)
+        await self._store.set_fields("commands", command["_id"], {"events": command["events"]})

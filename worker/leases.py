@@ -73,9 +73,17 @@ class Leases:
             return Lease(command_id, epoch, self._owner)
         return None
 
-    async def take_over(self, command: Doc) -> Lease | None:
+    async def latest(self, command_id: str) -> Doc | None:
+        """The highest epoch's lease, found by `_id` (epochs are few: the sweeper caps them)."""
+        latest, epoch = None, 1
+        while (doc := await self._store.get("leases", f"{command_id}:{epoch}")) is not None:
+            latest, epoch = doc, epoch + 1
+        return latest
+
+    async def take_over(self, command: Doc, latest: Doc | None = None) -> Lease | None:
         """The next epoch of a command whose lease ran out; None while someone holds it."""
-        latest = await self._store.latest_lease(command["command_id"])
+        if latest is None:
+            latest = await self.latest(command["command_id"])
         now = self._clock()
         if latest is None:
             # Claimed, then the claimer died before its first lease: count from the claim.

@@ -201,7 +201,7 @@ class Pipeline:
             )
         if isinstance(claim, Duplicate):
             if claim.existing["terminal"]:
-                await self._outbox.flush_command(claim.existing["command_id"], again=True)
+                await self._outbox.flush(claim.existing.get("events", []), again=True)
                 return "duplicate"
             lease = await self._claims.take_over(claim.existing)
             if lease is None:

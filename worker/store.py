@@ -1,10 +1,17 @@
-"""The idempotency store: commands, leases, transaction attempts, the event outbox, wallets.
+"""The idempotency store: commands, leases, transaction attempts, the outbox, wallets.
 
 Every decision two workers could race is an insert under a unique `_id`
 (DESIGN.md, "The invariant"); FerretDB does not make conditional updates
 atomic, so none is used for a decision. Updates happen only where one writer
 owns the document: the lease holder writes its command and its own lease, the
 relay writes an event's `published_at`.
+
+Access is by `_id` only, plus scans of two small marker collections: on
+FerretDB v1 any other filter reads the whole collection (measured: ~65 µs per
+stored document per query), so the hot path must never depend on the size of
+the history. The markers hold only what is in flight:
+    active   one per non-terminal command (`_id` = command key): what the sweeper looks at
+    outbox   one per unpublished event (`_id` = event id): what the relay looks at
 
 `MongoStore` is the real adapter; `MemoryStore` is its in-memory twin, and
 tests/integration/test_store_contract.py runs one contract against both.
@@ -18,7 +25,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Protocol
 
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import (
     ConnectionFailure,
@@ -31,16 +38,14 @@ from pymongo.errors import (
 
 from worker.errors import PermanentError, TransientError
 
-__all__ = ["COLLECTIONS", "ORDER_FIELD", "CommandStore", "MemoryStore", "MongoStore"]
+__all__ = ["COLLECTIONS", "CommandStore", "Doc", "MemoryStore", "MongoStore"]
 
 Doc = dict[str, Any]
-COLLECTIONS = ("commands", "leases", "tx_attempts", "events", "wallets")
-# The numeric field that orders one command's documents in each collection.
-ORDER_FIELD = {"leases": "epoch", "tx_attempts": "attempt", "events": "seq", "wallets": "index"}
+COLLECTIONS = ("commands", "active", "leases", "tx_attempts", "events", "outbox", "wallets")
 
 
 class CommandStore(Protocol):
-    """What the pipeline, the relay and the handlers need from the database."""
+    """What the pipeline, the relay, the sweeper and the handlers need from the database."""
 
     async def insert(self, collection: str, doc: Doc) -> bool:
         """Insert doc; False when its `_id` already exists (the decision went elsewhere)."""
@@ -52,24 +57,22 @@ class CommandStore(Protocol):
         """Update fields of a document this process is the only writer of."""
         ...
 
-    async def find_by_command(self, collection: str, command_id: str) -> list[Doc]:
-        """Documents of one command in their ORDER_FIELD order (epoch, attempt, seq, index)."""
+    async def delete(self, collection: str, doc_id: str) -> None: ...
+
+    async def scan(self, collection: str, limit: int) -> list[Doc]:
+        """Documents of a small marker collection (`active`, `outbox`), oldest `_id` first."""
         ...
 
-    async def latest_lease(self, command_id: str) -> Doc | None: ...
-
-    async def command_by_id(self, command_id: str) -> Doc | None: ...
-
-    async def unpublished_events(self, created_before: datetime, limit: int) -> list[Doc]: ...
-
-    async def count_unpublished(self) -> int: ...
-
-    async def stale_commands(self, updated_before: datetime, limit: int) -> list[Doc]:
-        """Commands not terminal and not touched since updated_before (sweeper candidates)."""
+    async def count(self, collection: str) -> int:
+        """Size of a small marker collection."""
         ...
 
-    async def delete_terminal_before(self, cutoff: datetime) -> int:
-        """Delete terminal commands (and their documents) that ended before cutoff."""
+    async def command_by_id(self, command_id: str) -> Doc | None:
+        """The command with this id (a full read on FerretDB: for rare paths only)."""
+        ...
+
+    async def terminal_before(self, cutoff: datetime, limit: int) -> list[Doc]:
+        """Terminal commands that ended before cutoff (a full read: the hourly cleanup)."""
         ...
 
 
@@ -106,55 +109,27 @@ class MongoStore:
         with _mapped():
             await self._db[collection].update_one({"_id": doc_id}, {"$set": fields})
 
-    async def find_by_command(self, collection: str, command_id: str) -> list[Doc]:
+    async def delete(self, collection: str, doc_id: str) -> None:
         with _mapped():
-            cursor = (
-                self._db[collection]
-                .find({"command_id": command_id})
-                .sort(ORDER_FIELD[collection], ASCENDING)
-            )
+            await self._db[collection].delete_one({"_id": doc_id})
+
+    async def scan(self, collection: str, limit: int) -> list[Doc]:
+        with _mapped():
+            cursor = self._db[collection].find({}).sort("_id", ASCENDING).limit(limit)
             return [doc async for doc in cursor]
 
-    async def latest_lease(self, command_id: str) -> Doc | None:
+    async def count(self, collection: str) -> int:
         with _mapped():
-            cursor = (
-                self._db.leases.find({"command_id": command_id}).sort("epoch", DESCENDING).limit(1)
-            )
-            found = [doc async for doc in cursor]
-        return found[0] if found else None
+            return await self._db[collection].count_documents({})
 
     async def command_by_id(self, command_id: str) -> Doc | None:
         with _mapped():
             return await self._db.commands.find_one({"command_id": command_id})
 
-    async def unpublished_events(self, created_before: datetime, limit: int) -> list[Doc]:
-        query = {"published_at": None, "created_at": {"$lt": created_before}}
+    async def terminal_before(self, cutoff: datetime, limit: int) -> list[Doc]:
+        query = {"terminal": True, "terminal_at": {"$lt": cutoff}}
         with _mapped():
-            cursor = self._db.events.find(query).sort("created_at", ASCENDING).limit(limit)
-            return [doc async for doc in cursor]
-
-    async def count_unpublished(self) -> int:
-        with _mapped():
-            return await self._db.events.count_documents({"published_at": None})
-
-    async def stale_commands(self, updated_before: datetime, limit: int) -> list[Doc]:
-        query = {"terminal": False, "updated_at": {"$lt": updated_before}}
-        with _mapped():
-            cursor = self._db.commands.find(query).sort("updated_at", ASCENDING).limit(limit)
-            return [doc async for doc in cursor]
-
-    async def delete_terminal_before(self, cutoff: datetime) -> int:
-        with _mapped():
-            cursor = self._db.commands.find(
-                {"terminal": True, "terminal_at": {"$lt": cutoff}}, {"command_id": 1}
-            )
-            old = [doc async for doc in cursor]
-            for doc in old:
-                # Dependent documents first: a crash midway leaves the command, so it is retried.
-                for collection in ("events", "leases", "tx_attempts"):
-                    await self._db[collection].delete_many({"command_id": doc["command_id"]})
-                await self._db.commands.delete_one({"_id": doc["_id"]})
-        return len(old)
+            return [doc async for doc in self._db.commands.find(query).limit(limit)]
 
 
 class MemoryStore:
@@ -187,16 +162,18 @@ class MemoryStore:
         if doc_id in self.collections[collection]:
             self.collections[collection][doc_id].update(copy.deepcopy(fields))
 
-    async def find_by_command(self, collection: str, command_id: str) -> list[Doc]:
+    async def delete(self, collection: str, doc_id: str) -> None:
         self._check()
-        mine = [
-            d for d in self.collections[collection].values() if d.get("command_id") == command_id
-        ]
-        return copy.deepcopy(sorted(mine, key=lambda d: d[ORDER_FIELD[collection]]))
+        self.collections[collection].pop(doc_id, None)
 
-    async def latest_lease(self, command_id: str) -> Doc | None:
-        leases = await self.find_by_command("leases", command_id)
-        return max(leases, key=lambda d: d["epoch"]) if leases else None
+    async def scan(self, collection: str, limit: int) -> list[Doc]:
+        self._check()
+        docs = self.collections[collection]
+        return [copy.deepcopy(docs[key]) for key in sorted(docs)[:limit]]
+
+    async def count(self, collection: str) -> int:
+        self._check()
+        return len(self.collections[collection])
 
     async def command_by_id(self, command_id: str) -> Doc | None:
         self._check()
@@ -205,39 +182,11 @@ class MemoryStore:
                 return copy.deepcopy(doc)
         return None
 
-    async def unpublished_events(self, created_before: datetime, limit: int) -> list[Doc]:
-        self._check()
-        pending = [
-            d
-            for d in self.collections["events"].values()
-            if d.get("published_at") is None and d["created_at"] < created_before
-        ]
-        return copy.deepcopy(sorted(pending, key=lambda d: d["created_at"])[:limit])
-
-    async def count_unpublished(self) -> int:
-        self._check()
-        return sum(1 for d in self.collections["events"].values() if d.get("published_at") is None)
-
-    async def stale_commands(self, updated_before: datetime, limit: int) -> list[Doc]:
-        self._check()
-        stale = [
-            d
-            for d in self.collections["commands"].values()
-            if not d["terminal"] and d["updated_at"] < updated_before
-        ]
-        return copy.deepcopy(sorted(stale, key=lambda d: d["updated_at"])[:limit])
-
-    async def delete_terminal_before(self, cutoff: datetime) -> int:
+    async def terminal_before(self, cutoff: datetime, limit: int) -> list[Doc]:
         self._check()
         old = [
             d
             for d in self.collections["commands"].values()
             if d["terminal"] and d["terminal_at"] is not None and d["terminal_at"] < cutoff
         ]
-        for doc in old:
-            for collection in ("events", "leases", "tx_attempts"):
-                docs = self.collections[collection]
-                for key in [k for k, v in docs.items() if v.get("command_id") == doc["command_id"]]:
-                    del docs[key]
-            del self.collections["commands"][doc["_id"]]
-        return len(old)
+        return copy.deepcopy(old[:limit])

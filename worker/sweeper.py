@@ -1,7 +1,8 @@
 """Background duties: finish commands whose lease ran out, and delete old terminal ones.
 
-A command is swept when it is not terminal and its lease expired: its worker
-died (SIGKILL after the claim), or gave it back after a transient failure.
+A command is swept when its `active` marker says it is not terminal and its
+lease expired: its worker died (SIGKILL after the claim), or gave it back after
+a transient failure.
 Every takeover is a new lease epoch, so the epoch counts the tries; past
 `max_epochs` the command is failed (if it signed nothing) instead of retried.
 """
@@ -18,7 +19,7 @@ from worker.errors import TransientError
 from worker.executor import Executor
 from worker.leases import Leases
 from worker.metrics import Metrics
-from worker.store import CommandStore
+from worker.store import CommandStore, Doc
 
 __all__ = ["Sweeper"]
 
@@ -47,35 +48,63 @@ class Sweeper:
         self._retention = timedelta(days=retention_days)
         self._clock = clock or (lambda: datetime.now(UTC))
 
-    async def sweep_once(self, limit: int = 20) -> int:
-        """Take over and finish stale commands; the number taken over."""
+    async def sweep_once(self, limit: int = 50) -> int:
+        """Take over and finish commands whose lease ran out; the number taken over."""
         before = self._clock() - timedelta(seconds=self._lease_s)
         taken = 0
-        for command in await self._store.stale_commands(before, limit):
-            latest = await self._store.latest_lease(command["command_id"])
-            if latest is not None and latest["epoch"] >= self._max_epochs:
-                reason = f"taken over {latest['epoch']} times without finishing"
-                if await self._executor.give_up(command["command_id"], reason):
-                    log.error("command given up", command_id=command["command_id"])
+        for marker in await self._store.scan("active", limit):
+            if marker["created_at"] >= before:
+                continue  # too young to be stuck
+            command = await self._store.get("commands", marker["_id"])
+            if command is None or command["terminal"]:
+                # None: died between marker and claim; the unacked delivery comes back.
+                await self._store.delete("active", marker["_id"])
                 continue
-            lease = await self._leases.take_over(command)
-            if lease is None:
-                continue
-            taken += 1
-            self._metrics.lease_takeovers_total.inc()
-            try:
-                await self._executor.execute(command, lease)
-            except TransientError as exc:
-                log.warning(
-                    "swept command deferred", command_id=command["command_id"], error=str(exc)
-                )
-            finally:
-                structlog.contextvars.clear_contextvars()
+            if await self._sweep_command(command):
+                taken += 1
         return taken
 
-    async def cleanup_once(self) -> int:
-        """Delete terminal commands older than the retention (not a TTL index: FerretDB)."""
-        deleted = await self._store.delete_terminal_before(self._clock() - self._retention)
+    async def _sweep_command(self, command: Doc) -> bool:
+        latest = await self._leases.latest(command["command_id"])
+        if latest is not None and latest["epoch"] >= self._max_epochs:
+            reason = f"taken over {latest['epoch']} times without finishing"
+            if await self._executor.give_up(command["command_id"], reason):
+                log.error("command given up", command_id=command["command_id"])
+            return False
+        lease = await self._leases.take_over(command, latest)
+        if lease is None:
+            return False
+        self._metrics.lease_takeovers_total.inc()
+        try:
+            await self._executor.execute(command, lease)
+        except TransientError as exc:
+            log.warning("swept command deferred", command_id=command["command_id"], error=str(exc))
+        finally:
+            structlog.contextvars.clear_contextvars()
+        return True
+
+    async def cleanup_once(self, limit: int = 500) -> int:
+        """Delete terminal commands past retention and expiry (not a TTL index: FerretDB).
+
+        Wallets stay: they are what the command made. A command is deleted only once it
+        has expired too, so a replayed delivery is rejected EXPIRED, never run again.
+        """
+        now = self._clock()
+        deleted = 0
+        for command in await self._store.terminal_before(now - self._retention, limit):
+            if command["expires_at"] > now:
+                continue
+            command_id = command["command_id"]
+            for event_id in command.get("events", []):
+                await self._store.delete("outbox", event_id)
+                await self._store.delete("events", event_id)
+            for collection in ("leases", "tx_attempts"):
+                number = 1
+                while await self._store.get(collection, f"{command_id}:{number}") is not None:
+                    await self._store.delete(collection, f"{command_id}:{number}")
+                    number += 1
+            await self._store.delete("commands", command["_id"])
+            deleted += 1
         if deleted:
             log.info("old commands deleted", count=deleted)
         return deleted

@@ -68,61 +68,26 @@ async def test_concurrent_inserts_have_one_winner(store):
     assert results.count(True) == 1
 
 
-async def test_find_by_command_orders_numerically(store):
-    for index in (10, 2, 0, 1):
-        await store.insert(
-            "wallets",
-            {"_id": f"c1:{index}", "command_id": "c1", "index": index, "address": f"T{index}"},
-        )
-    await store.insert("wallets", {"_id": "c2:0", "command_id": "c2", "index": 0, "address": "X"})
-    found = await store.find_by_command("wallets", "c1")
-    assert [doc["index"] for doc in found] == [0, 1, 2, 10]
+async def test_marker_scan_count_and_delete(store):
+    for key in ("b", "a", "c"):
+        await store.insert("active", {"_id": key, "created_at": NOW})
+    assert [doc["_id"] for doc in await store.scan("active", 2)] == ["a", "b"]
+    assert await store.count("active") == 3
+    await store.delete("active", "b")
+    await store.delete("active", "missing")  # deleting nothing is fine
+    assert [doc["_id"] for doc in await store.scan("active", 10)] == ["a", "c"]
 
 
-async def test_outbox_queries(store):
-    for seq in (1, 2):
-        await store.insert(
-            "events",
-            {
-                "_id": f"e{seq}",
-                "command_id": "c1",
-                "seq": seq,
-                "created_at": NOW + timedelta(seconds=seq),
-                "published_at": None,
-            },
-        )
-    assert await store.count_unpublished() == 2
-    assert [d["_id"] for d in await store.unpublished_events(NOW + timedelta(seconds=5), 10)] == [
-        "e1",
-        "e2",
-    ]
-    assert [d["_id"] for d in await store.unpublished_events(NOW + timedelta(seconds=1.5), 10)] == [
-        "e1"
-    ]
-    await store.set_fields("events", "e1", {"published_at": NOW})
-    assert await store.count_unpublished() == 1
-
-
-async def test_stale_commands_and_cleanup(store):
+async def test_set_fields_and_lookups_by_command_id_and_age(store):
     await store.insert("commands", _command("old-done", terminal=True, at=NOW - timedelta(days=40)))
     await store.insert("commands", _command("new-done", terminal=True, at=NOW))
-    await store.insert("commands", _command("stuck", at=NOW - timedelta(minutes=5)))
-    await store.insert(
-        "events",
-        {
-            "_id": "e-old",
-            "command_id": "old-done",
-            "seq": 1,
-            "created_at": NOW,
-            "published_at": NOW,
-        },
-    )
-    stale = await store.stale_commands(NOW - timedelta(minutes=1), 10)
-    assert [d["command_id"] for d in stale] == ["stuck"]
-    assert await store.delete_terminal_before(NOW - timedelta(days=30)) == 1
-    assert await store.get("commands", "-:old-done") is None
-    assert await store.get("events", "e-old") is None
-    assert await store.get("commands", "-:new-done") is not None
+    await store.insert("commands", _command("running"))
+    await store.set_fields("commands", "-:running", {"state": "signed", "events": ["e1"]})
+    running = await store.command_by_id("running")
+    assert running["state"] == "signed" and running["events"] == ["e1"]
+    assert await store.command_by_id("nope") is None
+    old = await store.terminal_before(NOW - timedelta(days=30), 10)
+    assert [doc["command_id"] for doc in old] == ["old-done"]
 
 
 async def test_leases_take_over_only_after_expiry_and_fence_the_loser(store):
@@ -134,6 +99,7 @@ async def test_leases_take_over_only_after_expiry_and_fence_the_loser(store):
     assert lease_a is not None
     assert await b.acquire("c9", 1) is None, "epoch 1 is taken"
     assert await b.take_over(command) is None, "a's lease is live"
+    assert (await b.latest("c9"))["owner"] == "a"
     clock[0] = NOW + timedelta(seconds=31)
     lease_b = await b.take_over(command)
     assert lease_b is not None and lease_b.epoch == 2

@@ -8,7 +8,7 @@ import aio_pika
 import pytest
 from aio_pika.exceptions import ChannelPreconditionFailed
 
-from tests.support import next_message
+from tests.support import next_message, queue_depth
 from worker.broker import Broker, declare_topology
 from worker.settings import load_settings
 from worker.topology import build_topology
@@ -55,8 +55,7 @@ async def test_commands_route_to_family_queue_and_dead_letter_on_reject(amqp, na
     assert dead.body == b'{"n": 1}'
     assert dead.headers["x-death"][0]["reason"] == "rejected"
     await dead.ack()
-    wallet = await channel.get_queue(f"{namespace}.wallet", ensure=True)
-    assert wallet.declaration_result.message_count == 0, "other families do not see it"
+    assert await queue_depth(amqp, f"{namespace}.wallet") == 0, "other families do not see it"
 
 
 async def test_retry_tier_dead_letters_back_to_the_work_queue(amqp, namespace):

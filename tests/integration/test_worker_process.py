@@ -14,7 +14,10 @@ import aio_pika
 import pytest
 from tronpy.keys import PrivateKey
 
-from tests.support import ROOT, FerretDBServer, free_port, next_message
+from tests.support import ROOT, FerretDBServer, free_port, next_message, queue_depth
+from worker.broker import declare_topology
+from worker.settings import load_settings
+from worker.topology import build_topology
 
 pytestmark = pytest.mark.integration
 
@@ -67,8 +70,7 @@ async def test_command_gets_exactly_one_rejected_event_and_is_acked(make_worker,
     await asyncio.sleep(1.5)
     assert await events.get(fail=False) is None, "exactly one event"
     assert worker.terminate() == 0
-    work = await channel.declare_queue(f"{namespace}.transfer", passive=True)
-    assert work.declaration_result.message_count == 0, "the command was acked"
+    assert await queue_depth(amqp, f"{namespace}.transfer") == 0, "the command was acked"
 
 
 async def test_sigterm_exits_zero_without_task_warnings(make_worker, amqp):
@@ -127,18 +129,20 @@ def test_bad_settings_file_value_stops_startup_with_one_line(tmp_path):
 
 async def test_sigterm_under_load_loses_nothing(make_worker, amqp, namespace):
     """Every command ends either answered (its event published) or back in its queue."""
-    worker = make_worker(TRON_WORKER_WORKER__MAX_CONCURRENCY="4", TRON_WORKER_AMQP__PREFETCH="8")
-    worker.start()
-    await worker.wait_status("/health/ready", 200)
     channel = await amqp.channel()
+    settings = load_settings(environ={"TRON_WORKER_AMQP__NAMESPACE": namespace})
+    await declare_topology(channel, build_topology(settings.amqp))
     events = await channel.declare_queue(exclusive=True)
     await events.bind(f"{namespace}.events", routing_key="#")
     commands = await channel.get_exchange(f"{namespace}.commands")
     sent = set()
-    for _ in range(300):
+    # Queued before the worker starts, so it is surely mid-way when SIGTERM lands.
+    for _ in range(1000):
         body = _command()
         sent.add(json.loads(body)["command_id"])
         await commands.publish(aio_pika.Message(body), routing_key="command.transfer.trx")
+    worker = make_worker(TRON_WORKER_WORKER__MAX_CONCURRENCY="2", TRON_WORKER_AMQP__PREFETCH="4")
+    worker.start()
     first = await next_message(events, 20)
     await first.nack(requeue=True)
     assert worker.terminate() == 0
@@ -150,8 +154,7 @@ async def test_sigterm_under_load_loses_nothing(make_worker, amqp, namespace):
         while (message := await events.get(fail=False)) is not None:
             answered.append(json.loads(message.body)["command_id"])
             await message.ack()
-        work = await channel.declare_queue(f"{namespace}.transfer", passive=True)
-        remaining = work.declaration_result.message_count
+        remaining = await queue_depth(amqp, f"{namespace}.transfer")
         if len(answered) + remaining >= len(sent):
             break
         await asyncio.sleep(0.1)
@@ -159,6 +162,5 @@ async def test_sigterm_under_load_loses_nothing(make_worker, amqp, namespace):
     assert len(answered) == len(set(answered)), "no command answered twice"
     assert 0 < len(answered) and 0 < remaining, "stopped mid-way, as intended"
     assert len(answered) + remaining == len(sent), "answered or still queued: nothing lost"
-    dead = await channel.declare_queue(f"{namespace}.transfer.dead", passive=True)
-    assert dead.declaration_result.message_count == 0, "a clean stop dead-letters nothing"
+    assert await queue_depth(amqp, f"{namespace}.transfer.dead") == 0, "nothing dead-lettered"
     assert "Task was destroyed" not in worker.output()
