@@ -4,7 +4,9 @@ Exactly one line goes to stdout, once the HTTP API accepts connections:
 
     devnet ready on http://127.0.0.1:18090 (block interval 3.0 s, solidify lag 19)
 
-so scripts can wait for it; logs go to stderr. `main(argv)` is also the entry
+so scripts can wait for it; logs go to stderr, starting with one "test
+account" line per funded genesis account (address, balance and, for test
+accounts, the private key). `main(argv)` is also the entry
 point for `tron-worker devnet ...`.
 """
 
@@ -20,6 +22,7 @@ from pathlib import Path
 
 import structlog
 
+from devnet.keys import address_to_base58
 from devnet.producer import MIN_BLOCK_INTERVAL_MS
 from devnet.server import Devnet, DevnetConfig
 
@@ -87,6 +90,21 @@ def _print_ready(line: str) -> None:
     print(line, flush=True)
 
 
+def _log_test_accounts(devnet: Devnet) -> None:
+    """List the funded genesis accounts on stderr, with keys for those given by key.
+
+    These are public test keys (see devnet.genesis); printing them is the point.
+    """
+    for account in devnet.genesis.accounts:
+        log.info(
+            "test account",
+            name=account.name,
+            address=address_to_base58(account.address),
+            balance_sun=account.balance_sun,
+            private_key=account.private_key.hex() if account.private_key else None,
+        )
+
+
 async def serve(config: DevnetConfig, announce: Callable[[str], None] = _print_ready) -> int:
     """Run a devnet until SIGTERM/SIGINT; return the process exit code."""
     stop = asyncio.Event()
@@ -107,6 +125,7 @@ async def serve(config: DevnetConfig, announce: Callable[[str], None] = _print_r
         f"devnet ready on {devnet.url} (block interval {config.block_interval_s} s, "
         f"solidify lag {config.solidify_lag_blocks})"
     )
+    _log_test_accounts(devnet)
     await stop.wait()
     await devnet.stop()
     return 0

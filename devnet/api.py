@@ -13,16 +13,23 @@ are written against them:
 
 from __future__ import annotations
 
-import json
-import re
+import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any
-from urllib.parse import parse_qsl
 
 from aiohttp import web
 
+from devnet.api_accounts import AccountApi
+from devnet.api_transactions import TransactionApi
 from devnet.chain import Block, Chain, View
+from devnet.http import (
+    JavaError,
+    json_response,
+    parse_hex_bytes,
+    parse_json_long,
+    parse_query_long,
+    query_visible,
+    read_post_params,
+)
 from devnet.render import (
     NodeSettings,
     render_block,
@@ -32,101 +39,10 @@ from devnet.render import (
 
 __all__ = ["JavaError", "WalletApi", "create_app"]
 
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
-_LONG_PATTERN = re.compile(r"[+-]?\d+")
-
-_JSON_EXCEPTION = "com.alibaba.fastjson.JSONException"
 _PARSE_EXCEPTION = "org.tron.core.services.http.JsonFormat$ParseException"
-_NUMBER_FORMAT_EXCEPTION = "java.lang.NumberFormatException"
 _DECODER_EXCEPTION = "org.bouncycastle.util.encoders.DecoderException"
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
-
-
-class JavaError(Exception):
-    """A request java-tron would answer with {"Error": "class <java_class> : <message>"}."""
-
-    def __init__(self, java_class: str, message: str) -> None:
-        super().__init__(message)
-        self.java_class = java_class
-        self.message = message
-
-
-def json_response(payload: dict[str, Any]) -> web.Response:
-    """Answer as RateLimiterServlet does: JSON, UTF-8, one trailing newline (println)."""
-    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False) + "\n"
-    return web.Response(text=body, content_type="application/json", charset="utf-8")
-
-
-def _java_boolean(value: Any) -> bool:
-    """Java's Boolean.parseBoolean(String.valueOf(value)): only "true", any case."""
-    if isinstance(value, bool):
-        return value
-    return isinstance(value, str) and value.lower() == "true"
-
-
-def query_visible(request: web.Request) -> bool:
-    """Util.getVisible: the `visible` query parameter (never the body)."""
-    return _java_boolean(request.query.get("visible", "").strip())
-
-
-@dataclass(frozen=True, slots=True)
-class PostParams:
-    """The parsed JSON body of a POST and its `visible` flag."""
-
-    values: dict[str, Any]
-    visible: bool
-
-
-async def read_post_params(request: web.Request) -> PostParams:
-    """Parse a POST body like PostParams.getPostParams (form bodies become JSON objects)."""
-    text = await request.text()
-    if request.content_type == "application/x-www-form-urlencoded":
-        values: Any = dict(parse_qsl(text, keep_blank_values=True))
-    elif not text.strip():
-        values = {}
-    else:
-        try:
-            values = json.loads(text)
-        except ValueError as exc:
-            raise JavaError(_JSON_EXCEPTION, str(exc)) from None
-    if not isinstance(values, dict):
-        raise JavaError(_JSON_EXCEPTION, "not a JSON object")
-    return PostParams(values=values, visible=_java_boolean(values.get("visible")))
-
-
-def parse_query_long(text: str | None) -> int:
-    """Long.parseLong for a query parameter; a missing parameter means 0 as in the servlets."""
-    if text is None:
-        return 0
-    if not _LONG_PATTERN.fullmatch(text) or not _INT64_MIN <= int(text) <= _INT64_MAX:
-        raise JavaError(_NUMBER_FORMAT_EXCEPTION, f'For input string: "{text}"')
-    return int(text)
-
-
-def parse_json_long(value: Any) -> int:
-    """An int64 field of a JSON body, as JsonFormat.merge accepts it; absent means 0."""
-    if value is None:
-        return 0
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise JavaError(_PARSE_EXCEPTION, f'Couldn\'t parse integer: For input string: "{value}"')
-    try:
-        return parse_query_long(str(value))
-    except JavaError as exc:
-        raise JavaError(_PARSE_EXCEPTION, f"Couldn't parse integer: {exc.message}") from None
-
-
-def parse_hex_bytes(text: Any, on_error: JavaError) -> bytes:
-    """ByteArray.fromHexString: optional 0x, odd length padded with a leading 0."""
-    if text is None:
-        return b""
-    text = str(text).removeprefix("0x")
-    if len(text) % 2:
-        text = "0" + text
-    try:
-        return bytes.fromhex(text)
-    except ValueError:
-        raise on_error from None
 
 
 def _block_or_empty(block: Block | None, visible: bool) -> web.Response:
@@ -186,22 +102,47 @@ def _java_errors(handler: Handler) -> Handler:
     return wrapped
 
 
+def _add_post(app: web.Application, path: str, handler: Handler) -> None:
+    app.router.add_post(path, _java_errors(handler))
+
+
 def _add_get_and_post(app: web.Application, path: str, handler: Handler) -> None:
     wrapped = _java_errors(handler)
     app.router.add_get(path, wrapped, allow_head=False)
     app.router.add_post(path, wrapped)
 
 
-def create_app(chain: Chain, node_settings: NodeSettings | None = None) -> web.Application:
+def create_app(
+    chain: Chain,
+    node_settings: NodeSettings | None = None,
+    clock_ms: Callable[[], int] | None = None,
+) -> web.Application:
     """Build the aiohttp application serving both views of chain."""
     node_settings = node_settings or NodeSettings()
+    clock_ms = clock_ms or (lambda: time.time_ns() // 1_000_000)
     app = web.Application()
     for prefix, view in (("/wallet", View.HEAD), ("/walletsolidity", View.SOLID)):
         api = WalletApi(chain, view, node_settings)
+        accounts, transactions = AccountApi(chain, view), TransactionApi(chain, view, clock_ms)
         _add_get_and_post(app, f"{prefix}/getnowblock", api.get_now_block)
         _add_get_and_post(app, f"{prefix}/getblockbynum", api.get_block_by_num)
         _add_get_and_post(app, f"{prefix}/getblockbyid", api.get_block_by_id)
         _add_get_and_post(app, f"{prefix}/getnodeinfo", api.get_node_info)
+        _add_get_and_post(app, f"{prefix}/getaccount", accounts.get_account)
+        _add_get_and_post(app, f"{prefix}/gettransactionbyid", transactions.get_transaction_by_id)
+        _add_get_and_post(
+            app, f"{prefix}/gettransactioninfobyid", transactions.get_transaction_info_by_id
+        )
     head_api = WalletApi(chain, View.HEAD, node_settings)
+    accounts, transactions = (
+        AccountApi(chain, View.HEAD),
+        TransactionApi(chain, View.HEAD, clock_ms),
+    )
     _add_get_and_post(app, "/wallet/getchainparameters", head_api.get_chain_parameters)
+    _add_get_and_post(app, "/wallet/getaccountnet", accounts.get_account_net)
+    _add_get_and_post(app, "/wallet/getaccountresource", accounts.get_account_resource)
+    _add_get_and_post(app, "/wallet/validateaddress", accounts.validate_address)
+    _add_post(app, "/wallet/createtransaction", transactions.create_transaction)
+    _add_post(app, "/wallet/getsignweight", transactions.get_sign_weight)
+    _add_post(app, "/wallet/broadcasttransaction", transactions.broadcast_transaction)
     return app

@@ -1,11 +1,17 @@
-"""The chain: block 0 from genesis, appended blocks, and the head and solidified views.
+"""The chain: blocks, world state and pending transactions, with head and solidified views.
 
 Pure state with no clock and no I/O, so it is tested without sleeps: the
 producer decides *when* and *by whom* a block is made, `Chain` checks and
 records it. The solidified head trails the head by a fixed number of blocks
 (`solidify_lag_blocks`), standing in for java-tron's 70 % witness confirmation.
-Reads through `View.SOLID` see only solidified blocks, as java-tron's
-`/walletsolidity/*` cursor does.
+Reads through `View.SOLID` see only solidified blocks and state, as java-tron's
+`/walletsolidity/*` cursor does; `View.HEAD` also sees pending transactions,
+as java-tron's head reads do.
+
+A broadcast transaction is executed at once on the pending state (so the
+next one sees its effects, as on java-tron); when a block is produced every
+pending transaction is executed again on top of the head, in order, and the
+ones that still pass go into the block.
 """
 
 from __future__ import annotations
@@ -13,17 +19,39 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+import structlog
+
+from devnet.accounts import Account, new_account
+from devnet.context import ExecutionContext
 from devnet.encoding import (
     ZERO_HASH,
     BlockHeaderRaw,
     compute_block_id,
     encode_block_header_raw,
+    merkle_root,
     sha256,
 )
+from devnet.errors import TransactionRejected
 from devnet.genesis import Genesis, Witness
 from devnet.keys import sign_digest
+from devnet.ledger import Layer, Ledger, StateView, TxRecord
+from devnet.mempool import BLOCK_SIZE, BlockTransaction, Mempool, pack_block
+from devnet.processor import check_before_broadcast, process_transaction
+from devnet.transactions import Transaction
 
-__all__ = ["BLOCK_VERSION", "GENESIS_WITNESS_TEXT", "Block", "Chain", "ChainError", "View"]
+__all__ = [
+    "BLOCK_SIZE",
+    "BLOCK_VERSION",
+    "GENESIS_WITNESS_TEXT",
+    "Block",
+    "BlockTransaction",
+    "Chain",
+    "ChainError",
+    "View",
+]
+
+log = structlog.get_logger(__name__)
+
 
 # Parameter.ChainConstant.BLOCK_VERSION in java-tron 4.8 (mainnet blocks carry version 32).
 BLOCK_VERSION = 32
@@ -54,7 +82,7 @@ class Block:
     raw_bytes: bytes
     block_id: bytes
     witness_signature: bytes
-    transactions: tuple[object, ...] = ()
+    transactions: tuple[BlockTransaction, ...] = ()
 
     @property
     def number(self) -> int:
@@ -65,7 +93,11 @@ class Block:
         return self.header.timestamp_ms
 
 
-def _make_block(header: BlockHeaderRaw, witness: Witness | None) -> Block:
+def _make_block(
+    header: BlockHeaderRaw,
+    witness: Witness | None,
+    transactions: tuple[BlockTransaction, ...] = (),
+) -> Block:
     raw_bytes = encode_block_header_raw(header)
     signature = sign_digest(witness.private_key, sha256(raw_bytes)) if witness else b""
     return Block(
@@ -73,6 +105,7 @@ def _make_block(header: BlockHeaderRaw, witness: Witness | None) -> Block:
         raw_bytes=raw_bytes,
         block_id=compute_block_id(header.number, raw_bytes),
         witness_signature=signature,
+        transactions=transactions,
     )
 
 
@@ -89,16 +122,41 @@ def build_genesis_block(genesis: Genesis) -> Block:
     return _make_block(header, witness=None)
 
 
-class Chain:
-    """Blocks by number and id, plus the head and solidified heads."""
+def genesis_layer(genesis: Genesis) -> Layer:
+    """The state of block 0: the genesis accounts, created like any transfer-made account."""
+    layer = Layer()
+    for spec in genesis.accounts:
+        layer.accounts[spec.address] = new_account(
+            spec.address, create_time_ms=genesis.timestamp_ms, balance_sun=spec.balance_sun
+        )
+    return layer
 
-    def __init__(self, genesis: Genesis, solidify_lag_blocks: int) -> None:
+
+def _tapos_key(block: Block) -> tuple[bytes, bytes]:
+    """Manager.updateRecentBlock: number bytes 6..8 -> block id bytes 8..16."""
+    return block.number.to_bytes(8, "big")[6:8], block.block_id[8:16]
+
+
+class Chain:
+    """Blocks by number and id, world state, pending transactions, head and solid heads."""
+
+    def __init__(
+        self, genesis: Genesis, solidify_lag_blocks: int, block_interval_ms: int = 3_000
+    ) -> None:
         if solidify_lag_blocks < 0:
             raise ValueError("solidify_lag_blocks must be >= 0")
         self.genesis = genesis
         self.solidify_lag_blocks = solidify_lag_blocks
+        self.block_interval_ms = block_interval_ms
         self._blocks: list[Block] = [build_genesis_block(genesis)]
         self._numbers_by_id: dict[bytes, int] = {self._blocks[0].block_id: 0}
+        self._tapos: dict[bytes, bytes] = dict([_tapos_key(self._blocks[0])])
+        self.ledger = Ledger(genesis_layer(genesis))
+        self._mempool = Mempool()
+
+    @property
+    def genesis_block(self) -> Block:
+        return self._blocks[0]
 
     @property
     def head_block(self) -> Block:
@@ -112,6 +170,10 @@ class Chain:
     @property
     def solid_block(self) -> Block:
         return self._blocks[self.solid_number]
+
+    @property
+    def pending_count(self) -> int:
+        return len(self._mempool)
 
     def head(self, view: View = View.HEAD) -> Block:
         """Return the newest block visible in view."""
@@ -130,8 +192,43 @@ class Chain:
             return None
         return self.block_by_number(number, view)
 
+    def state(self, view: View = View.HEAD) -> StateView:
+        """World state as view reads it (HEAD includes pending transactions)."""
+        return self.ledger.solid_view() if view is View.SOLID else self.ledger.head_view()
+
+    def account(self, address: bytes, view: View = View.HEAD) -> Account | None:
+        return self.state(view).account(address)
+
+    def transaction(self, txid: bytes, view: View = View.HEAD) -> TxRecord | None:
+        """A known transaction; pending ones only on HEAD, as java-tron's TransactionStore."""
+        return self.state(view).transaction(txid)
+
+    def context(self, view: View = View.HEAD) -> ExecutionContext:
+        """What a transaction executes against: the view's newest block and the parameters."""
+        block = self.head(view)
+        return ExecutionContext(
+            block.number,
+            block.timestamp_ms,
+            self.genesis.timestamp_ms,
+            self.genesis.chain_parameters,
+        )
+
+    def broadcast(self, tx: Transaction) -> None:
+        """Validate and execute tx on the pending state and queue it for the next block.
+
+        Raises:
+            TransactionRejected: with java-tron's broadcast code and message.
+        """
+        state = self.ledger.head_view()
+        next_slot_ms = self.head_block.timestamp_ms + self.block_interval_ms
+        check_before_broadcast(tx, state, next_slot_ms)
+        outcome = process_transaction(
+            tx, self.context(), state, self._tapos, signatures_verified=True
+        )
+        self._mempool.add(tx, outcome)
+
     def produce_block(self, timestamp_ms: int, witness: Witness) -> Block:
-        """Append a block signed by witness at timestamp_ms on top of the head.
+        """Append a block signed by witness at timestamp_ms, packing pending transactions.
 
         Raises:
             ChainError: timestamp_ms is not after the head block's timestamp.
@@ -141,15 +238,39 @@ class Chain:
             raise ChainError(
                 f"block timestamp {timestamp_ms} ms is not after head {parent.timestamp_ms} ms"
             )
+        number = parent.number + 1
+        packed = pack_block(
+            self._mempool.take(), self.ledger, self.context(), self._tapos, number, timestamp_ms
+        )
         header = BlockHeaderRaw(
             timestamp_ms=timestamp_ms,
-            tx_trie_root=ZERO_HASH,
+            tx_trie_root=merkle_root([sha256(item.encoded()) for item in packed.transactions]),
             parent_hash=parent.block_id,
-            number=parent.number + 1,
+            number=number,
             witness_address=witness.address,
             version=BLOCK_VERSION,
         )
-        block = _make_block(header, witness)
+        block = _make_block(header, witness, packed.transactions)
+        self._append(block, packed.layer)
+        self._repush(packed.postponed)
+        return block
+
+    def _append(self, block: Block, layer: Layer) -> None:
         self._blocks.append(block)
         self._numbers_by_id[block.block_id] = block.number
-        return block
+        self._tapos.update([_tapos_key(block)])
+        self.ledger.commit_block(block.number, layer)
+        self.ledger.solidify(self.solid_number)
+
+    def _repush(self, transactions: tuple[Transaction, ...]) -> None:
+        """Put transactions that did not fit back in pending, dropping any that now fail."""
+        for tx in transactions:
+            try:
+                outcome = process_transaction(
+                    tx, self.context(), self.ledger.head_view(), self._tapos,
+                    signatures_verified=True,
+                )  # fmt: skip
+            except TransactionRejected as exc:
+                log.info("postponed transaction dropped", txid=tx.txid.hex(), code=exc.code)
+                continue
+            self._mempool.add(tx, outcome)

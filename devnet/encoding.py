@@ -12,6 +12,7 @@ the contract messages) are encoded with the same `field_*` functions.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ WIRE_LENGTH_DELIMITED = 2
 ZERO_HASH = bytes(32)
 
 _UINT64_MASK = (1 << 64) - 1
+_SMALL_VARINTS = tuple(bytes((n,)) for n in range(0x80))
 
 
 def sha256(data: bytes) -> bytes:
@@ -46,6 +48,8 @@ def sha256(data: bytes) -> bytes:
 
 def encode_varint(value: int) -> bytes:
     """Encode an int as a base-128 varint; negatives as 64-bit two's complement (int64)."""
+    if 0 <= value < 0x80:
+        return _SMALL_VARINTS[value]
     if value < 0:
         value &= _UINT64_MASK
     out = bytearray()
@@ -59,6 +63,7 @@ def encode_varint(value: int) -> bytes:
             return bytes(out)
 
 
+@functools.cache
 def _tag(field_number: int, wire_type: int) -> bytes:
     return encode_varint((field_number << 3) | wire_type)
 

@@ -3,8 +3,9 @@
 A genesis file (JSON, or TOML when it ends in `.toml`) is validated by
 `GenesisConfig` and turned into a `Genesis` with decoded keys and addresses.
 Without a file, a deterministic default is used: three witnesses whose private
-keys are sha256("lucid-tron-devnet/witness/<n>"), public test keys that must
-never hold real funds. Funded accounts and tokens join `GenesisConfig` later.
+keys are sha256("lucid-tron-devnet/witness/<n>") and four funded accounts
+(1,000,000 TRX each) whose keys are sha256("lucid-tron-devnet/account/<n>"):
+public test keys that must never hold real funds. Tokens join later.
 """
 
 from __future__ import annotations
@@ -17,14 +18,17 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from devnet.keys import address_from_private_key
+from devnet.keys import address_from_private_key, parse_address
 from devnet.params import DEFAULT_CHAIN_PARAMETERS
 
 __all__ = [
+    "DEFAULT_ACCOUNTS",
     "DEFAULT_PARENT_HASH",
+    "AccountSpec",
     "Genesis",
+    "GenesisAccount",
     "GenesisConfig",
     "Witness",
     "WitnessSpec",
@@ -43,6 +47,16 @@ def _is_hex(text: str, length: int) -> bool:
         return False
 
 
+def _checked_private_key(value: str) -> str:
+    if not _is_hex(value, 64):
+        raise ValueError("private_key must be 64 hex digits")
+    try:
+        address_from_private_key(bytes.fromhex(value))
+    except ValueError as exc:
+        raise ValueError(f"private_key is not a valid secp256k1 key: {exc}") from None
+    return value.lower()
+
+
 class WitnessSpec(BaseModel):
     """A block-producing witness (super representative) as written in a genesis file."""
 
@@ -55,13 +69,7 @@ class WitnessSpec(BaseModel):
     @field_validator("private_key")
     @classmethod
     def _valid_key(cls, value: str) -> str:
-        if not _is_hex(value, 64):
-            raise ValueError("private_key must be 64 hex digits")
-        try:
-            address_from_private_key(bytes.fromhex(value))
-        except ValueError as exc:
-            raise ValueError(f"private_key is not a valid secp256k1 key: {exc}") from None
-        return value.lower()
+        return _checked_private_key(value)
 
 
 DEFAULT_WITNESSES: tuple[WitnessSpec, ...] = (
@@ -83,6 +91,51 @@ DEFAULT_WITNESSES: tuple[WitnessSpec, ...] = (
 )
 
 
+class AccountSpec(BaseModel):
+    """A funded account: by private key (a usable test account) or by address alone."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = ""
+    private_key: str | None = Field(default=None, description="64 hex digits")
+    address: str | None = Field(default=None, description="T... or 41... hex")
+    balance_sun: int = Field(ge=0, lt=2**63)
+
+    @field_validator("private_key")
+    @classmethod
+    def _valid_key(cls, value: str | None) -> str | None:
+        return None if value is None else _checked_private_key(value)
+
+    @field_validator("address")
+    @classmethod
+    def _valid_address(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_address(value)  # ValueError -> validation error
+        return value
+
+    @model_validator(mode="after")
+    def _key_or_address(self) -> AccountSpec:
+        if (self.private_key is None) == (self.address is None):
+            raise ValueError("give exactly one of private_key and address")
+        return self
+
+
+_DEFAULT_BALANCE_SUN = 1_000_000 * 1_000_000
+
+DEFAULT_ACCOUNTS: tuple[AccountSpec, ...] = tuple(
+    AccountSpec(name=f"devnet-account-{n}", private_key=key, balance_sun=_DEFAULT_BALANCE_SUN)
+    for n, key in enumerate(
+        (
+            "c73875d50164734b2137e10101140a63c251bb79118ff95fb100105af90c4778",
+            "5e02ef0193775a56dad6e8f833fbfb5ca00d67c309d6e4fc9c3bac942adb038e",
+            "a45f82fc4803758293a97fc73cda378d433650f5e360618b38f82f25445c9db9",
+            "d94ed466664140139a872110a7322a94b00ba6427e121157735ee9b7e851496e",
+        ),
+        start=1,
+    )
+)
+
+
 class GenesisConfig(BaseModel):
     """The genesis file schema; unknown keys are errors so typos cannot pass silently."""
 
@@ -91,6 +144,7 @@ class GenesisConfig(BaseModel):
     parent_hash: str = DEFAULT_PARENT_HASH
     timestamp_ms: int = Field(default=0, ge=0)
     witnesses: tuple[WitnessSpec, ...] = Field(default=DEFAULT_WITNESSES, min_length=1)
+    accounts: tuple[AccountSpec, ...] = DEFAULT_ACCOUNTS
     chain_parameters: dict[str, int] = Field(default_factory=dict)
 
     @field_validator("parent_hash")
@@ -107,6 +161,33 @@ class GenesisConfig(BaseModel):
         if unknown:
             raise ValueError(f"unknown chain parameters: {', '.join(unknown)}")
         return value
+
+    @model_validator(mode="after")
+    def _unique_accounts(self) -> GenesisConfig:
+        addresses = [_account_address(spec) for spec in self.accounts]
+        if len(set(addresses)) != len(addresses):
+            raise ValueError("an account is listed twice")
+        return self
+
+
+def _account_address(spec: AccountSpec) -> bytes:
+    if spec.private_key is not None:
+        return address_from_private_key(bytes.fromhex(spec.private_key))
+    assert spec.address is not None
+    return parse_address(spec.address)
+
+
+@dataclass(frozen=True, slots=True)
+class GenesisAccount:
+    """A funded account of block 0; private_key is set for test accounts given by key."""
+
+    name: str
+    address: bytes
+    balance_sun: int
+    private_key: bytes | None
+
+    def __repr__(self) -> str:
+        return f"GenesisAccount(name={self.name!r}, address={self.address.hex()})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +212,7 @@ class Genesis:
     timestamp_ms: int
     witnesses: tuple[Witness, ...]
     chain_parameters: Mapping[str, int]
+    accounts: tuple[GenesisAccount, ...] = ()
 
 
 def build_genesis(config: GenesisConfig | None = None) -> Genesis:
@@ -147,11 +229,21 @@ def build_genesis(config: GenesisConfig | None = None) -> Genesis:
     )
     parameters = dict(DEFAULT_CHAIN_PARAMETERS)
     parameters.update(config.chain_parameters)
+    accounts = tuple(
+        GenesisAccount(
+            name=spec.name,
+            address=_account_address(spec),
+            balance_sun=spec.balance_sun,
+            private_key=bytes.fromhex(spec.private_key) if spec.private_key else None,
+        )
+        for spec in config.accounts
+    )
     return Genesis(
         parent_hash=bytes.fromhex(config.parent_hash),
         timestamp_ms=config.timestamp_ms,
         witnesses=witnesses,
         chain_parameters=MappingProxyType(parameters),
+        accounts=accounts,
     )
 
 

@@ -9,6 +9,7 @@ the uncompressed public key (without its 0x04 prefix); shown as 42 hex digits
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 import coincurve
@@ -16,12 +17,14 @@ from Crypto.Hash import keccak
 
 __all__ = [
     "ADDRESS_PREFIX",
+    "SignatureError",
     "address_from_private_key",
     "address_to_base58",
     "base58check_decode",
     "base58check_encode",
     "keccak256",
     "parse_address",
+    "recover_address",
     "sign_digest",
 ]
 
@@ -88,6 +91,43 @@ def address_from_private_key(private_key: bytes) -> bytes:
     """Derive the 21-byte address of a 32-byte secp256k1 private key."""
     public_key = coincurve.PrivateKey(private_key).public_key.format(compressed=False)
     return bytes([ADDRESS_PREFIX]) + keccak256(public_key[1:])[-20:]
+
+
+class SignatureError(ValueError):
+    """A signature from which no public key can be recovered (java.security.SignatureException)."""
+
+
+def _recovery_id(v_byte: int) -> int:
+    """ECKey.signatureToKeyBytes: v as a Java byte, +27 when below 27, header 27..34."""
+    header = v_byte - 256 if v_byte >= 128 else v_byte
+    if header < 27:
+        header += 27  # stays within a Java byte: -101..53
+    if header < 27 or header > 34:
+        raise SignatureError(f"Header byte out of range: {header}")
+    if header >= 31:
+        header -= 4
+    return header - 27
+
+
+def recover_address(digest: bytes, signature: bytes) -> bytes:
+    """Recover the 21-byte address that signed digest; r || s || v, extra bytes ignored.
+
+    Raises:
+        SignatureError: with java-tron's message, when no key can be recovered.
+    """
+    recovery_id = _recovery_id(signature[64])
+    compact = signature[:64] + bytes([recovery_id])
+    try:
+        public_key = coincurve.PublicKey.from_signature_and_message(compact, digest, hasher=None)
+    except Exception:  # coincurve raises ValueError or its own errors for bad points
+        raise SignatureError("Could not recover public key from signature") from None
+    return _address_of_public_key(public_key.format(compressed=False))
+
+
+@functools.lru_cache(maxsize=4096)
+def _address_of_public_key(uncompressed: bytes) -> bytes:
+    # Cached: a node sees the same few signers again and again, and keccak is not free.
+    return bytes([ADDRESS_PREFIX]) + keccak256(uncompressed[1:])[-20:]
 
 
 def sign_digest(private_key: bytes, digest: bytes) -> bytes:

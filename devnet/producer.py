@@ -85,6 +85,18 @@ class BlockProducer:
         )
         return block
 
+    def produce_current_slot(self) -> Block | None:
+        """Produce the block of the slot now in progress, unless the head is that recent.
+
+        A fresh chain's head is block 0 at the genesis time; until a block
+        follows the wall clock, every transaction would fail java-tron's
+        expiration window check. Starting with this block avoids that.
+        """
+        slot_ms = self._clock_ms() // self.block_interval_ms * self.block_interval_ms
+        if slot_ms <= self.chain.head_block.timestamp_ms:
+            return None
+        return self.produce_at(slot_ms)
+
     async def run(self) -> None:
         """Produce a block at every slot boundary until cancelled."""
         while True:

@@ -19,6 +19,7 @@ from typing import Any
 
 from devnet.chain import Block, Chain
 from devnet.keys import address_to_base58
+from devnet.transactions import render_transaction
 
 __all__ = [
     "NodeSettings",
@@ -58,7 +59,13 @@ def render_block(block: Block, visible: bool) -> dict[str, Any]:
     block_header: dict[str, Any] = {"raw_data": raw}
     if block.witness_signature:
         block_header["witness_signature"] = block.witness_signature.hex()
-    return {"blockID": block.block_id.hex(), "block_header": block_header}
+    rendered: dict[str, Any] = {"blockID": block.block_id.hex(), "block_header": block_header}
+    if block.transactions:
+        rendered["transactions"] = [
+            render_transaction(item.transaction, visible, [item.contract_ret])
+            for item in block.transactions
+        ]
+    return rendered
 
 
 def render_chain_parameters(parameters: Mapping[str, int]) -> dict[str, Any]:

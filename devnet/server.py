@@ -61,8 +61,9 @@ class Devnet:
     ) -> None:
         self.config = config
         self.genesis = genesis or load_genesis(config.genesis_path)
-        self.chain = Chain(self.genesis, config.solidify_lag_blocks)
+        self.chain = Chain(self.genesis, config.solidify_lag_blocks, config.block_interval_ms)
         self.producer = BlockProducer(self.chain, config.block_interval_ms, clock_ms)
+        self._clock_ms = clock_ms
         self._runner: web.AppRunner | None = None
         self._producer_task: asyncio.Task[None] | None = None
 
@@ -81,7 +82,9 @@ class Devnet:
         Raises:
             OSError: the address cannot be bound (e.g. the port is taken).
         """
-        runner = web.AppRunner(create_app(self.chain), access_log=None)
+        self.producer.produce_current_slot()
+        app = create_app(self.chain, clock_ms=self._clock_ms)
+        runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         try:
             await web.TCPSite(runner, self.config.host, self.config.port).start()
@@ -94,7 +97,7 @@ class Devnet:
         log.info(
             "devnet started",
             url=self.url,
-            genesis_block_id=self.chain.head_block.block_id.hex(),
+            genesis_block_id=self.chain.genesis_block.block_id.hex(),
             witnesses=[address_to_base58(w.address) for w in self.genesis.witnesses],
         )
 

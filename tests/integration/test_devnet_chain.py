@@ -8,6 +8,7 @@ checks pause production first so the head cannot move between two reads.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import signal
 import sys
@@ -144,6 +145,10 @@ async def test_cli_prints_one_ready_line_serves_and_exits_zero_on_sigterm() -> N
         process.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(process.wait(), WAIT_S) == 0
         assert await process.stdout.read() == b""  # nothing after the ready line
+        assert process.stderr is not None
+        logs = [json.loads(line) for line in (await process.stderr.read()).splitlines()]
+        accounts = [entry for entry in logs if entry["event"] == "test account"]
+        assert [len(entry["private_key"]) for entry in accounts] == [64] * 4
     finally:
         if process.returncode is None:
             process.kill()

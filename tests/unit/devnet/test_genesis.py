@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
 import pytest
 
 from devnet.genesis import GenesisConfig, build_genesis, load_genesis
-from devnet.keys import address_to_base58
+from devnet.keys import address_from_private_key, address_to_base58
 from devnet.params import DEFAULT_CHAIN_PARAMETERS
 
 WITNESS_KEY = "11" * 32
@@ -97,3 +98,53 @@ def test_witness_repr_does_not_show_the_private_key() -> None:
     witness = build_genesis().witnesses[0]
 
     assert witness.private_key.hex() not in repr(witness)
+
+
+def test_default_accounts_are_funded_test_keys_derived_from_their_seed() -> None:
+    accounts = load_genesis(None).accounts
+
+    assert [a.name for a in accounts] == [f"devnet-account-{n}" for n in range(1, 5)]
+    for n, account in enumerate(accounts, start=1):
+        seed = hashlib.sha256(f"lucid-tron-devnet/account/{n}".encode()).digest()
+        assert account.private_key == seed
+        assert account.address == address_from_private_key(seed)
+        assert account.balance_sun == 1_000_000 * 1_000_000
+    assert address_to_base58(accounts[0].address) == "TYJuPw2HjXBp11c5up3uZwrmdt9arhXjaq"
+
+
+def test_accounts_can_be_given_by_address_and_are_checked(tmp_path: Path) -> None:
+    path = tmp_path / "genesis.toml"
+    path.write_text(
+        '[[accounts]]\naddress = "TYJuPw2HjXBp11c5up3uZwrmdt9arhXjaq"\nbalance_sun = 5\n'
+    )
+
+    genesis = load_genesis(path)
+
+    [account] = genesis.accounts
+    assert address_to_base58(account.address) == "TYJuPw2HjXBp11c5up3uZwrmdt9arhXjaq"
+    assert (account.balance_sun, account.private_key) == (5, None)
+
+
+@pytest.mark.parametrize(
+    "account",
+    [
+        {"balance_sun": 1},  # neither key nor address
+        {
+            "private_key": "11" * 32,
+            "address": "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t",
+            "balance_sun": 1,
+        },
+        {"address": "TYJuPw2HjXBp11c5up3uZwrmdt9arhXjaX", "balance_sun": 1},
+        {"private_key": "11" * 32, "balance_sun": -1},
+    ],
+)
+def test_invalid_accounts_are_rejected(account: dict) -> None:
+    with pytest.raises(ValueError):
+        GenesisConfig.model_validate({"accounts": [account]})
+
+
+def test_an_account_listed_twice_is_rejected() -> None:
+    twice = [{"private_key": "11" * 32, "balance_sun": 1}] * 2
+
+    with pytest.raises(ValueError, match="listed twice"):
+        GenesisConfig.model_validate({"accounts": twice})
