@@ -14,11 +14,14 @@ from pathlib import Path
 import aio_pika
 import pytest
 
-from tests.support import WorkerProcess, delete_namespace, free_port, require_server
+from tests.support import (
+    TEST_MASTER_KEYS,
+    WorkerProcess,
+    delete_namespace,
+    free_port,
+    require_server,
+)
 from worker.settings import Settings, load_settings
-
-# A fixed, test-only master key (base64 of 32 bytes) for worker processes under test.
-TEST_MASTER_KEYS = '{"local-dev": "dGVzdC1vbmx5LW1hc3Rlci1rZXktMzItYnl0ZXMhISE="}'
 
 
 @pytest.fixture(scope="session")

@@ -72,6 +72,38 @@ async def delete_namespace(connection, namespace: str) -> None:  # type: ignore[
     await channel.close()
 
 
+# A fixed, test-only master key (base64 of 32 bytes) for worker processes under test.
+TEST_MASTER_KEYS = '{"local-dev": "dGVzdC1vbmx5LW1hc3Rlci1rZXktMzItYnl0ZXMhISE="}'
+
+
+def rabbitmqctl(*args: str) -> str:
+    """Run rabbitmqctl against the stack's private node (its own cookie lives in its HOME)."""
+    from worker.settings import load_settings
+
+    stack = load_settings().stack
+    home = ROOT / stack.dir / "rabbitmq" / "home"
+    done = subprocess.run(
+        ["/usr/lib/rabbitmq/bin/rabbitmqctl", "-q", "-n", stack.rabbitmq_node, *args],
+        env={**os.environ, "HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return done.stdout
+
+
+def close_connections_of(process_id: int) -> int:
+    """Close, from the broker's side, every AMQP connection a worker process opened."""
+    closed = 0
+    for line in rabbitmqctl("list_connections", "pid", "client_properties").splitlines():
+        connection, _, properties = line.partition("\t")
+        if f":{process_id}" in properties and "tron-worker" in properties:
+            rabbitmqctl("close_connection", connection, "chaos test: broker connection dropped")
+            closed += 1
+    return closed
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

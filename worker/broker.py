@@ -80,9 +80,17 @@ class Broker:
         )
 
     async def work_queue(self, family: str) -> AbstractQueue:
+        """The family's queue on the consuming channel.
+
+        Declared (same arguments, so idempotent) rather than looked up: a robust channel
+        restores after a reconnect only the queues it declared, and with them their
+        consumers. A looked-up queue silently stops consuming after the first drop.
+        """
         assert self._consume_channel is not None, "connect() first"
         spec = self._topology.work_queues[family]
-        return await self._consume_channel.get_queue(spec.name, ensure=False)
+        return await self._consume_channel.declare_queue(
+            spec.name, durable=True, arguments=spec.arguments
+        )
 
     async def publish_event(
         self,

@@ -71,6 +71,17 @@ def _as_uuid(value: Any) -> uuid.UUID | None:
         return None
 
 
+async def _ack(delivery: Delivery) -> None:
+    """Ack; if the channel is gone the broker redelivers, and the redelivery finds the
+    command's recorded outcome (a duplicate), so a lost ack costs a little work only."""
+    try:
+        await delivery.ack()
+    except Exception as exc:  # aio-pika raises several kinds here, all meaning "channel gone"
+        log.warning(
+            "ack lost with the channel; the broker will redeliver", error=type(exc).__name__
+        )
+
+
 @dataclass(frozen=True)
 class Rejection:
     """Refused before anything was signed: always safe to correct and resend with a new key."""
@@ -116,15 +127,16 @@ class Pipeline:
         try:
             async with asyncio.timeout(self._command_timeout_s):
                 outcome = await self._steps(family, delivery)
-            await delivery.ack()
-            self._metrics.commands_total.labels(kind, outcome).inc()
-            log.info("command handled", outcome=outcome, type=kind)
         except Exception as exc:
             # TransientError or a bug: the outcome is unknown, so try again later.
             if not isinstance(exc, TransientError):
                 log.exception("command handling crashed")
             outcome = await self._retrier.defer(family, delivery, ids, exc)
             self._metrics.commands_total.labels(kind, outcome).inc()
+        else:
+            await _ack(delivery)
+            self._metrics.commands_total.labels(kind, outcome).inc()
+            log.info("command handled", outcome=outcome, type=kind)
         finally:
             self._metrics.inflight_commands.dec()
             self._metrics.command_duration_seconds.labels(kind).observe(

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
 import json
 import uuid
 from datetime import UTC, datetime
@@ -11,8 +14,9 @@ import aio_pika
 import pytest
 from pymongo import AsyncMongoClient
 
-from tests.support import next_message
+from tests.support import TEST_MASTER_KEYS, next_message
 from worker.broker import declare_topology
+from worker.keystore import Keystore
 from worker.settings import load_settings
 from worker.topology import build_topology
 
@@ -213,3 +217,58 @@ async def test_poison_and_expired_commands_while_the_worker_keeps_consuming(
     await parked.ack()
     assert await database.commands.count_documents({}) == 1, "only the good one was claimed"
     assert worker.terminate() == 0
+
+
+async def test_no_private_key_or_master_key_in_logs_events_or_dead_letters(
+    make_worker, amqp, namespace, database
+):
+    hmac_secret = "publisher-hmac-secret-0123456789"
+    worker = make_worker(
+        TRON_WORKER_AMQP__REQUIRE_SIGNATURE="true",
+        TRON_WORKER_AMQP__HMAC_KEYS=json.dumps({"billing": hmac_secret}),
+    )
+    worker.start()
+    await worker.wait_status("/health/ready", 200)
+    channel, events = await _events(amqp, namespace)
+    commands = await channel.get_exchange(f"{namespace}.commands")
+    bodies = [wallet_command(count=3) for _ in range(2)]
+    for body in bodies:
+        signature = hmac.new(hmac_secret.encode(), body, hashlib.sha256).hexdigest()
+        headers = {"x-key-id": "billing", "x-signature": signature}
+        await commands.publish(aio_pika.Message(body, headers=headers), "command.wallet.create")
+    await commands.publish(
+        aio_pika.Message(b"junk", headers={"x-key-id": "billing"}), "command.wallet.create"
+    )
+    await commands.publish(
+        aio_pika.Message(
+            wallet_command(), headers={"x-key-id": "billing", "x-signature": "0" * 64}
+        ),
+        "command.wallet.create",
+    )
+    received = await _drain(events, 3.0)
+    assert sum(m.routing_key == "wallet.created" for m in received) >= 2
+    assert any(json.loads(m.body)["payload"].get("code") == "UNAUTHENTICATED" for m in received)
+    dead = await next_message(await channel.get_queue(f"{namespace}.wallet.dead"), 10)
+    assert worker.terminate() == 0
+    keystore = Keystore(
+        load_settings(environ={"TRON_WORKER_KEYSTORE__MASTER_KEYS": TEST_MASTER_KEYS}).keystore
+    )
+    private_keys = []
+    async for wallet in database.wallets.find({}):
+        private_keys.append(keystore.decrypt(wallet["encrypted_key"], wallet["address"]).reveal())
+    assert len(private_keys) == 6
+    captured = "\n".join(
+        [
+            worker.output(),
+            *(m.body.decode() for m in received),
+            json.dumps({k: str(v) for k, v in dead.headers.items()}),
+            json.dumps([str(h) for m in received for h in (m.headers or {}).values()]),
+        ]
+    ).lower()
+    master_key = json.loads(TEST_MASTER_KEYS)["local-dev"]
+    for secret in [master_key, hmac_secret]:
+        assert secret.lower() not in captured
+    for key in private_keys:
+        assert key.hex() not in captured
+        assert base64.b64encode(key).decode().lower() not in captured
+    assert "wallet.created" in captured or "created" in captured, "the capture is not empty"
