@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
 import hmac
 import json
+import subprocess
+import sys
 import uuid
 from datetime import UTC, datetime
 
@@ -272,3 +275,44 @@ async def test_no_private_key_or_master_key_in_logs_events_or_dead_letters(
         assert key.hex() not in captured
         assert base64.b64encode(key).decode().lower() not in captured
     assert "wallet.created" in captured or "created" in captured, "the capture is not empty"
+
+
+async def test_keys_rotate_rewraps_every_wallet_on_the_real_database(
+    make_worker, amqp, namespace, database
+):
+    worker = make_worker()
+    worker.start()
+    await worker.wait_status("/health/ready", 200)
+    channel, events = await _events(amqp, namespace)
+    commands = await channel.get_exchange(f"{namespace}.commands")
+    await commands.publish(aio_pika.Message(wallet_command(count=3)), "command.wallet.create")
+    assert (await next_message(events, 20)).routing_key == "wallet.created"
+    assert worker.terminate() == 0
+    new_key = base64.b64encode(b"n" * 32).decode()
+    old_keys = json.loads(TEST_MASTER_KEYS)
+    env = {
+        **worker.env,
+        "TRON_WORKER_KEYSTORE__MASTER_KEYS": json.dumps({**old_keys, "kek-2": new_key}),
+        "TRON_WORKER_KEYSTORE__ACTIVE_KEY_ID": "kek-2",
+    }
+    rotate = [sys.executable, "-m", "worker", "keys", "rotate"]
+    run = functools.partial(subprocess.run, env=env, capture_output=True, text=True, timeout=60)
+    first = await asyncio.to_thread(run, rotate)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip().endswith(
+        "rotated 3 data keys to kek-2; 0 already current; 0 failed"
+    )
+    again = await asyncio.to_thread(run, rotate)
+    assert "rotated 0 data keys to kek-2; 3 already current" in again.stdout
+    only_new = Keystore(
+        load_settings(
+            environ={
+                "TRON_WORKER_KEYSTORE__MASTER_KEYS": json.dumps({"kek-2": new_key}),
+                "TRON_WORKER_KEYSTORE__ACTIVE_KEY_ID": "kek-2",
+            }
+        ).keystore
+    )
+    async for wallet in database.wallets.find({}):
+        assert wallet["encrypted_key"]["kek_id"] == "kek-2"
+        only_new.unlock(wallet["encrypted_key"], wallet["address"])  # derives its address
+    assert new_key not in first.stdout + first.stderr + again.stdout + again.stderr
