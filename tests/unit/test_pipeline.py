@@ -72,8 +72,11 @@ class FakeBroker:
 @dataclass
 class EventLog:
     published: list[dict[str, Any]] = field(default_factory=list)
+    fail: bool = False  # the broker does not confirm
 
     async def __call__(self, routing_key, body, *, message_id, correlation_id, headers=None):
+        if self.fail:
+            raise TransientError("publish not confirmed")
         self.published.append(
             {
                 "routing_key": routing_key,
@@ -98,7 +101,9 @@ class World:
         self.metrics = Metrics()
         self.broker = FakeBroker(build_topology(load_settings(environ={}).amqp))
         leases = Leases(self.store, owner="w1", lease_s=30, clock=clock)
-        outbox = Outbox(self.store, self.events, self.metrics, sweep_after_s=2, clock=clock)
+        self.outbox = outbox = Outbox(
+            self.store, self.events, self.metrics, sweep_after_s=2, clock=clock
+        )
         keystore = Keystore(
             KeystoreSettings(active_key_id="k1", master_keys={"k1": SecretStr(MASTER_KEY)})
         )
