@@ -35,6 +35,7 @@ from pymongo.errors import (
     PyMongoError,
     WriteConcernError,
 )
+from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from worker.errors import PermanentError, TransientError
 
@@ -76,6 +77,17 @@ class CommandStore(Protocol):
         ...
 
 
+# Bounded retries inside a step: a blip (failover, dropped socket) costs milliseconds,
+# not a trip through a retry tier. A retried insert whose first try did land reports
+# a duplicate, which every caller already treats as "decided elsewhere": safe.
+_retried = retry(
+    retry=retry_if_exception_type(TransientError),
+    stop=stop_after_attempt(3),
+    wait=wait_exponential(multiplier=0.1, max=1.0),
+    reraise=True,
+)
+
+
 @contextmanager
 def _mapped() -> Iterator[None]:
     """PyMongo's exceptions mapped once to the worker's classes."""
@@ -93,6 +105,7 @@ class MongoStore:
     def __init__(self, database: AsyncDatabase) -> None:
         self._db = database
 
+    @_retried
     async def insert(self, collection: str, doc: Doc) -> bool:
         with _mapped():
             try:
@@ -101,31 +114,38 @@ class MongoStore:
                 return False
         return True
 
+    @_retried
     async def get(self, collection: str, doc_id: str) -> Doc | None:
         with _mapped():
             return await self._db[collection].find_one({"_id": doc_id})
 
+    @_retried
     async def set_fields(self, collection: str, doc_id: str, fields: Doc) -> None:
         with _mapped():
             await self._db[collection].update_one({"_id": doc_id}, {"$set": fields})
 
+    @_retried
     async def delete(self, collection: str, doc_id: str) -> None:
         with _mapped():
             await self._db[collection].delete_one({"_id": doc_id})
 
+    @_retried
     async def scan(self, collection: str, limit: int) -> list[Doc]:
         with _mapped():
             cursor = self._db[collection].find({}).sort("_id", ASCENDING).limit(limit)
             return [doc async for doc in cursor]
 
+    @_retried
     async def count(self, collection: str) -> int:
         with _mapped():
             return await self._db[collection].count_documents({})
 
+    @_retried
     async def command_by_id(self, command_id: str) -> Doc | None:
         with _mapped():
             return await self._db.commands.find_one({"command_id": command_id})
 
+    @_retried
     async def terminal_before(self, cutoff: datetime, limit: int) -> list[Doc]:
         query = {"terminal": True, "terminal_at": {"$lt": cutoff}}
         with _mapped():
