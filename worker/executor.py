@@ -17,7 +17,7 @@ import structlog
 
 from handlers.ports import CommandContext, Completed, Deps, Failed, Handler, KeyMaker, Outcome
 from schemas.events import Event, event_id_for
-from worker.errors import TransientError
+from worker.errors import PermanentError, TransientError
 from worker.leases import Lease, LeaseLost, Leases
 from worker.metrics import Metrics
 from worker.outbox import Outbox, event_doc
@@ -145,7 +145,15 @@ class Executor:
         if context.expires_at <= self._clock() and not await self._started(command):
             # Never start a command after its expiry (a replayed dead letter must not pay).
             return Failed("EXPIRED", "the command expired before it started", retry_safe=True)
-        return await self._handlers[context.type](context, deps)
+        try:
+            return await self._handlers[context.type](context, deps)
+        except PermanentError as exc:
+            # Retrying cannot help. Handlers that sign must turn their own errors into
+            # outcomes before this point: only they know whether a transaction may land.
+            return Failed(exc.code, str(exc), retry_safe=not await self._journaled(command))
+
+    async def _journaled(self, command: Doc) -> bool:
+        return await self._store.get("tx_attempts", f"{command['command_id']}:1") is not None
 
     async def _started(self, command: Doc) -> bool:
         command_id = command["command_id"]

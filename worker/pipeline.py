@@ -25,7 +25,7 @@ from schemas.errors import InvalidCommand, NotAnEnvelope
 from schemas.events import Event, event_id_for
 from worker.auth import Authenticator, Unauthenticated
 from worker.claims import Claimed, Claims, Conflict, Duplicate
-from worker.errors import TransientError
+from worker.errors import PermanentError, TransientError
 from worker.executor import Executor
 from worker.metrics import Metrics
 from worker.outbox import Outbox
@@ -127,6 +127,11 @@ class Pipeline:
         try:
             async with asyncio.timeout(self._command_timeout_s):
                 outcome = await self._steps(family, delivery)
+        except PermanentError as exc:
+            # Retrying cannot help (the database refused an operation): park it, never retry.
+            log.error("command failed permanently", code=exc.code, error=str(exc))
+            outcome = await self._retrier.give_up_permanently(family, delivery, ids, exc)
+            self._metrics.commands_total.labels(kind, outcome).inc()
         except Exception as exc:
             # TransientError or a bug: the outcome is unknown, so try again later.
             if not isinstance(exc, TransientError):

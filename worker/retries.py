@@ -94,6 +94,21 @@ class Retrier:
             await self._publish_failed(family, delivery, ids, reason)
         log.error("command retries exhausted", failed_event=failed_now is not False, error=reason)
 
+    async def give_up_permanently(
+        self, family: str, delivery: Delivery, ids: Any, error: BaseException
+    ) -> str:
+        """Dead-letter a delivery that failed permanently; no retry tier, ever."""
+        try:
+            await self.dead_letter(
+                family, delivery, "permanent", f"{type(error).__name__}: {error}"
+            )
+            await delivery.ack()
+            return "dead-lettered"
+        except TransientError as exc:
+            log.warning("dead letter not confirmed; requeued", error=str(exc))
+            await _nack(delivery)
+            return "requeued"
+
     async def poison(self, family: str, delivery: Delivery, ids: Any, reason: str) -> None:
         """Dead-letter what is not a command at all; tell the publisher if we know who it is.
 

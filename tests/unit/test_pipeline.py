@@ -334,3 +334,35 @@ def test_recover_ids_ignores_junk_fields() -> None:
     ids = recover_ids(command(command_id="not-a-uuid", idempotency_key="x" * 300, type=5))
     assert ids.command_id is None and ids.idempotency_key is None and ids.type is None
     assert ids.command_ref.startswith("body-sha256:")
+
+
+async def test_permanent_database_refusal_is_dead_lettered_never_retried() -> None:
+    from worker.errors import PermanentError
+
+    world = World()
+    world.store.fail_next = lambda: PermanentError("database refused the operation: 10334")
+    delivery = await world.deliver(command())
+    assert delivery.outcome == "ack"
+    [copy] = world.broker.copies
+    assert copy["headers"]["x-dead-letter-reason"] == "permanent"
+    assert not any(c["routing_key"].startswith("tron.wallet.retry") for c in world.broker.copies)
+
+
+async def test_a_handler_permanent_error_is_a_failed_outcome() -> None:
+    from handlers import HANDLERS as real
+    from worker.errors import PermanentError
+
+    async def refuse(context, deps):
+        raise PermanentError("label not allowed", code="POLICY_REFUSED")
+
+    world = World()
+    world.executor._handlers = {**real, "wallet.create": refuse}
+    await world.deliver(command())
+    [failed] = world.events.of("wallet.failed")
+    assert failed["event"]["payload"] == {
+        "code": "POLICY_REFUSED",
+        "message": "label not allowed",
+        "retry_safe": True,
+    }
+    [doc] = world.store.collections["commands"].values()
+    assert doc["state"] == "failed" and doc["terminal"] is True
