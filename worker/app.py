@@ -189,6 +189,7 @@ def _build_pipeline(
         lease_s=ws.lease_s,
         max_epochs=2 * settings.amqp.max_attempts,
         retention_days=ws.retention_days,
+        command_timeout_s=ws.command_timeout_s,
     )
     return pipeline, sweeper, outbox
 

@@ -56,7 +56,12 @@ class Claims:
             doc = self._document(key, command, scope, delivery)
             # The sweeper's marker goes first: a crash right after the claim must leave
             # something that the sweeper finds (it drops markers of finished commands).
-            marker = {"_id": key, "command_id": doc["command_id"], "created_at": doc["created_at"]}
+            marker = {
+                "_id": key,
+                "command_id": doc["command_id"],
+                "created_at": doc["created_at"],
+                "expires_at": doc["expires_at"],
+            }
             await self._store.insert("active", marker)
             if await self._store.insert("commands", doc):
                 lease = await self._leases.acquire(doc["command_id"], 1)

@@ -37,6 +37,7 @@ class Sweeper:
         lease_s: float,
         max_epochs: int,
         retention_days: int,
+        command_timeout_s: float = 60.0,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         self._store = store
@@ -45,6 +46,7 @@ class Sweeper:
         self._metrics = metrics
         self._lease_s = lease_s
         self._max_epochs = max_epochs
+        self._command_timeout_s = command_timeout_s
         self._retention = timedelta(days=retention_days)
         self._clock = clock or (lambda: datetime.now(UTC))
 
@@ -56,8 +58,14 @@ class Sweeper:
             if marker["created_at"] >= before:
                 continue  # too young to be stuck
             command = await self._store.get("commands", marker["_id"])
-            if command is None or command["terminal"]:
-                # None: died between marker and claim; the unacked delivery comes back.
+            if command is None:
+                # The claim is still being written, or its worker died between marker and
+                # claim (then the unacked delivery comes back and claims again). Only once
+                # the command has expired can nothing claim it any more.
+                if marker["expires_at"] <= self._clock():
+                    await self._store.delete("active", marker["_id"])
+                continue
+            if command["terminal"]:
                 await self._store.delete("active", marker["_id"])
                 continue
             if await self._sweep_command(command):
@@ -76,9 +84,17 @@ class Sweeper:
             return False
         self._metrics.lease_takeovers_total.inc()
         try:
-            await self._executor.execute(command, lease)
-        except TransientError as exc:
-            log.warning("swept command deferred", command_id=command["command_id"], error=str(exc))
+            async with asyncio.timeout(self._command_timeout_s):
+                outcome = await self._executor.execute(command, lease)
+            log.info(
+                "swept command finished",
+                command_id=command["command_id"],
+                epoch=lease.epoch,
+                outcome=type(outcome).__name__,
+            )
+        except (TransientError, TimeoutError) as exc:
+            # Its lease (released, or expiring) lets the next sweep or delivery try again.
+            log.warning("swept command deferred", command_id=command["command_id"], error=repr(exc))
         finally:
             structlog.contextvars.clear_contextvars()
         return True
