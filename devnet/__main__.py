@@ -22,9 +22,11 @@ from pathlib import Path
 
 import structlog
 
+from devnet.faults import FaultConfigError, add_fault_arguments, fault_config_from_args
 from devnet.keys import address_to_base58
 from devnet.producer import MIN_BLOCK_INTERVAL_MS
 from devnet.server import Devnet, DevnetConfig
+from devnet.trc20 import USDT_ADDRESS
 
 __all__ = ["build_parser", "main", "serve"]
 
@@ -63,8 +65,12 @@ def build_parser(prog: str = "python -m devnet") -> argparse.ArgumentParser:
         help="blocks between the head and the solidified head",
     )
     parser.add_argument(
+        "--state", type=Path, metavar="FILE", help="load chain state from FILE, save it on exit"
+    )
+    parser.add_argument(
         "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
     )
+    add_fault_arguments(parser)
     return parser
 
 
@@ -103,6 +109,14 @@ def _log_test_accounts(devnet: Devnet) -> None:
             balance_sun=account.balance_sun,
             private_key=account.private_key.hex() if account.private_key else None,
         )
+    usdt = devnet.genesis.usdt
+    if usdt is not None:
+        log.info(
+            "usdt contract",
+            address=address_to_base58(USDT_ADDRESS),
+            owner=address_to_base58(usdt.owner_address),
+            owner_private_key=usdt.owner_private_key.hex(),
+        )
 
 
 async def serve(config: DevnetConfig, announce: Callable[[str], None] = _print_ready) -> int:
@@ -113,8 +127,13 @@ async def serve(config: DevnetConfig, announce: Callable[[str], None] = _print_r
         loop.add_signal_handler(signum, stop.set)
     try:
         devnet = Devnet(config)
-    except (OSError, ValueError) as exc:
-        log.error("cannot load genesis", genesis=str(config.genesis_path), error=str(exc))
+    except (OSError, ValueError) as exc:  # genesis or --state file
+        log.error(
+            "cannot load genesis or state",
+            genesis=str(config.genesis_path),
+            state=str(config.state_path),
+            error=str(exc),
+        )
         return 1
     try:
         await devnet.start()
@@ -127,13 +146,22 @@ async def serve(config: DevnetConfig, announce: Callable[[str], None] = _print_r
     )
     _log_test_accounts(devnet)
     await stop.wait()
-    await devnet.stop()
+    try:
+        await devnet.stop()
+    except (OSError, ValueError) as exc:
+        log.error("cannot save state", state=str(config.state_path), error=str(exc))
+        return 1
     return 0
 
 
 def main(argv: Sequence[str] | None = None, *, configure_logs: bool = True) -> int:
     """Parse argv, run the devnet and return its exit code (0 after SIGTERM/SIGINT)."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        faults = fault_config_from_args(args)
+    except FaultConfigError as exc:
+        parser.error(str(exc))
     if configure_logs:
         configure_logging(args.log_level)
     config = DevnetConfig(
@@ -142,6 +170,8 @@ def main(argv: Sequence[str] | None = None, *, configure_logs: bool = True) -> i
         block_interval_s=args.block_interval_s,
         solidify_lag_blocks=args.solidify_lag,
         genesis_path=args.genesis,
+        state_path=args.state,
+        faults=faults,
     )
     return asyncio.run(serve(config))
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
+from devnet.stake_records import NO_STAKE, StakeState
+
 __all__ = [
     "ACCOUNT_TYPE_NAMES",
     "DEFAULT_ACTIVE_OPERATIONS",
@@ -101,6 +103,8 @@ class Account:
     owner_permission: Permission | None = None
     witness_permission: Permission | None = None
     active_permissions: tuple[Permission, ...] = ()
+    is_witness: bool = False
+    stake: StakeState = NO_STAKE  # Stake 2.0, votes and rewards (devnet.stake_records)
 
     def evolve(self, **changes: Any) -> Account:
         """A copy with some fields changed: dataclasses.replace, three times faster.

@@ -3,7 +3,10 @@
 One actuator per contract type, looked up by type name. Validation runs on
 the state as the bandwidth step left it (java-tron charges bandwidth first).
 `execute` returns the contract's own fee (the `ret.fee` of java-tron's
-TransactionResultCapsule), which TransactionInfo.fee adds to the other fees.
+TransactionResultCapsule), which TransactionInfo.fee adds to the other fees;
+amounts java-tron's actuators set on that capsule (withdraw_amount,
+unfreeze_amount, withdraw_expire_amount) go into `receipt.extras` by the
+TransactionInfo field name.
 Types devnet parses but does not execute yet are refused as a contract
 validation error that says so.
 """
@@ -15,10 +18,12 @@ from types import MappingProxyType
 from typing import Protocol
 
 from devnet.accounts import new_account
-from devnet.context import ExecutionContext
+from devnet.context import ExecutionContext, Receipt
 from devnet.errors import ContractValidateError
 from devnet.ledger import StateView
+from devnet.staking_actuators import STAKING_ACTUATORS
 from devnet.transactions import Contract
+from devnet.vm_actuator import TriggerSmartContractActuator
 
 __all__ = ["ACTUATORS", "Actuator", "TransferActuator", "actuator_for", "address_valid"]
 
@@ -47,8 +52,10 @@ class Actuator(Protocol):
         """Raise ContractValidateError when java-tron's actuator would refuse the contract."""
         ...
 
-    def execute(self, contract: Contract, ctx: ExecutionContext, state: StateView) -> int:
-        """Apply the contract to state; return its fee in sun."""
+    def execute(
+        self, contract: Contract, ctx: ExecutionContext, state: StateView, receipt: Receipt
+    ) -> int:
+        """Apply the contract to state; return its fee in sun (amounts go in receipt.extras)."""
         ...
 
 
@@ -85,7 +92,9 @@ class TransferActuator:
         if to_account is not None:
             add_exact(to_account.balance_sun, amount)
 
-    def execute(self, contract: Contract, ctx: ExecutionContext, state: StateView) -> int:
+    def execute(
+        self, contract: Contract, ctx: ExecutionContext, state: StateView, receipt: Receipt
+    ) -> int:
         owner = _bytes_field(contract, "owner_address")
         to = _bytes_field(contract, "to_address")
         amount = int(contract.value.get("amount", 0))
@@ -104,7 +113,11 @@ class TransferActuator:
         return fee
 
 
-ACTUATORS: Mapping[str, Actuator] = MappingProxyType({"TransferContract": TransferActuator()})
+ACTUATORS: Mapping[str, Actuator] = MappingProxyType({
+    "TransferContract": TransferActuator(),
+    **STAKING_ACTUATORS,
+    "TriggerSmartContract": TriggerSmartContractActuator(),
+})  # fmt: skip
 
 
 def actuator_for(contract: Contract) -> Actuator:

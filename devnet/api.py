@@ -19,6 +19,8 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from devnet.api_accounts import AccountApi
+from devnet.api_contracts import contract_routes
+from devnet.api_staking import staking_routes
 from devnet.api_transactions import TransactionApi
 from devnet.chain import Block, Chain, View
 from devnet.http import (
@@ -133,6 +135,10 @@ def create_app(
         _add_get_and_post(
             app, f"{prefix}/gettransactioninfobyid", transactions.get_transaction_info_by_id
         )
+        for path, handler in staking_routes(chain, view):
+            _add_get_and_post(app, f"{prefix}{path}", handler)
+        for path, handler, with_get in contract_routes(chain, view, clock_ms):
+            (_add_get_and_post if with_get else _add_post)(app, f"{prefix}{path}", handler)
     head_api = WalletApi(chain, View.HEAD, node_settings)
     accounts, transactions = (
         AccountApi(chain, View.HEAD),

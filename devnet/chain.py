@@ -17,7 +17,9 @@ ones that still pass go into the block.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -33,11 +35,16 @@ from devnet.encoding import (
 )
 from devnet.errors import TransactionRejected
 from devnet.genesis import Genesis, Witness
+from devnet.governance import add_witness_accounts
 from devnet.keys import sign_digest
 from devnet.ledger import Layer, Ledger, StateView, TxRecord
 from devnet.mempool import BLOCK_SIZE, BlockTransaction, Mempool, pack_block
 from devnet.processor import check_before_broadcast, process_transaction
 from devnet.transactions import Transaction
+from devnet.trc20_genesis import install_usdt
+
+if TYPE_CHECKING:
+    from devnet.snapshot import SnapshotCodec
 
 __all__ = [
     "BLOCK_SIZE",
@@ -129,6 +136,9 @@ def genesis_layer(genesis: Genesis) -> Layer:
         layer.accounts[spec.address] = new_account(
             spec.address, create_time_ms=genesis.timestamp_ms, balance_sun=spec.balance_sun
         )
+    add_witness_accounts(layer, genesis)
+    if genesis.usdt is not None:
+        install_usdt(layer, genesis.usdt, genesis.timestamp_ms)
     return layer
 
 
@@ -211,21 +221,27 @@ class Chain:
             block.timestamp_ms,
             self.genesis.timestamp_ms,
             self.genesis.chain_parameters,
+            self.genesis.staking,
         )
 
-    def broadcast(self, tx: Transaction) -> None:
+    def broadcast(self, tx: Transaction, *, dry_run: bool = False) -> None:
         """Validate and execute tx on the pending state and queue it for the next block.
+
+        With dry_run, only check: state and the pool stay untouched (fault injection).
 
         Raises:
             TransactionRejected: with java-tron's broadcast code and message.
         """
         state = self.ledger.head_view()
+        if dry_run:
+            state = state.child()
         next_slot_ms = self.head_block.timestamp_ms + self.block_interval_ms
         check_before_broadcast(tx, state, next_slot_ms)
         outcome = process_transaction(
             tx, self.context(), state, self._tapos, signatures_verified=True
         )
-        self._mempool.add(tx, outcome)
+        if not dry_run:
+            self._mempool.add(tx, outcome)
 
     def produce_block(self, timestamp_ms: int, witness: Witness) -> Block:
         """Append a block signed by witness at timestamp_ms, packing pending transactions.
@@ -254,6 +270,32 @@ class Chain:
         self._append(block, packed.layer)
         self._repush(packed.postponed)
         return block
+
+    def to_snapshot(self, codec: SnapshotCodec) -> dict[str, Any]:
+        """Blocks after genesis, the ledger and the pool (devnet.snapshot.Snapshotting)."""
+        return {
+            "genesis_block_id": self.genesis_block.block_id.hex(),
+            "blocks": [codec.encode(block) for block in self._blocks[1:]],
+            "ledger": self.ledger.to_snapshot(codec),
+            "mempool": self._mempool.to_snapshot(codec),
+        }
+
+    def from_snapshot(self, data: Mapping[str, Any], codec: SnapshotCodec) -> None:
+        """Replace everything after genesis with a snapshot made from the same genesis."""
+        if data["genesis_block_id"] != self.genesis_block.block_id.hex():
+            raise ValueError("the state file was made from another genesis")
+        genesis = self._blocks[0]
+        self._blocks, self._numbers_by_id = [genesis], {genesis.block_id: 0}
+        self._tapos = dict([_tapos_key(genesis)])
+        for block in (codec.decode(Block, item) for item in data["blocks"]):
+            if block.header.parent_hash != self.head_block.block_id:
+                raise ValueError(f"block {block.number} of the state file does not link")
+            self._blocks.append(block)
+            self._numbers_by_id[block.block_id] = block.number
+            self._tapos.update([_tapos_key(block)])
+        self.ledger.from_snapshot(data["ledger"], codec)
+        self._mempool.from_snapshot(data["mempool"], codec)
+        self.ledger.solidify(self.solid_number)  # a shorter lag than when saved
 
     def _append(self, block: Block, layer: Layer) -> None:
         self._blocks.append(block)

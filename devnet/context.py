@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from devnet.resources import head_slot
+from devnet.staking_config import DEFAULT_STAKING, StakingConfig
+from devnet.vm_result import VmReceipt
 
 __all__ = ["ExecutionContext", "Receipt"]
 
@@ -22,6 +24,8 @@ class ExecutionContext:
     head_timestamp_ms: int
     genesis_timestamp_ms: int
     parameters: Mapping[str, int]
+    staking: StakingConfig = DEFAULT_STAKING  # devnet-only settings of genesis
+    fee_limit_sun: int = 0  # raw_data.fee_limit of the transaction executing (contract calls)
 
     @property
     def now_slot(self) -> int:
@@ -42,10 +46,13 @@ class Receipt:
     multi_sign_fee_sun: int = 0
     contract_fee_sun: int = 0
     extras: dict[str, int] = field(default_factory=dict)
+    vm: VmReceipt | None = None  # set by a smart-contract call (devnet.vm_actuator)
 
     @property
     def fee_sun(self) -> int:
-        """TransactionInfo.fee: contract fee + net fee + multi-sign fee + memo fee."""
+        """TransactionInfo.fee: contract fee + energy fee + net fee + multi-sign + memo fee."""
+        energy_fee_sun = self.vm.energy_fee_sun if self.vm is not None else 0
         return (
-            self.contract_fee_sun + self.net_fee_sun + self.multi_sign_fee_sun + self.memo_fee_sun
-        )
+            self.contract_fee_sun + energy_fee_sun + self.net_fee_sun
+            + self.multi_sign_fee_sun + self.memo_fee_sun
+        )  # fmt: skip

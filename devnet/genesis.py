@@ -5,7 +5,10 @@ A genesis file (JSON, or TOML when it ends in `.toml`) is validated by
 Without a file, a deterministic default is used: three witnesses whose private
 keys are sha256("lucid-tron-devnet/witness/<n>") and four funded accounts
 (1,000,000 TRX each) whose keys are sha256("lucid-tron-devnet/account/<n>"):
-public test keys that must never hold real funds. Tokens join later.
+public test keys that must never hold real funds. Each also holds
+1,000,000 USDT (devnet.trc20_genesis). A `staking` table sets what java-tron
+fixes but tests need short: `unfreeze_delay_ms`, `withdraw_cooldown_ms` and
+`vote_reward_per_block_sun` (devnet.staking_config).
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from devnet.keys import address_from_private_key, parse_address
 from devnet.params import DEFAULT_CHAIN_PARAMETERS
+from devnet.staking_config import DEFAULT_STAKING, StakingConfig
+from devnet.trc20_genesis import DEFAULT_USDT, UsdtConfig, UsdtGenesis, build_usdt_genesis
 
 __all__ = [
     "DEFAULT_ACCOUNTS",
@@ -146,6 +151,8 @@ class GenesisConfig(BaseModel):
     witnesses: tuple[WitnessSpec, ...] = Field(default=DEFAULT_WITNESSES, min_length=1)
     accounts: tuple[AccountSpec, ...] = DEFAULT_ACCOUNTS
     chain_parameters: dict[str, int] = Field(default_factory=dict)
+    staking: StakingConfig = DEFAULT_STAKING  # devnet-only settings, see devnet.staking_config
+    usdt: UsdtConfig = DEFAULT_USDT  # the USDT contract's owner and holders, devnet.trc20_genesis
 
     @field_validator("parent_hash")
     @classmethod
@@ -213,6 +220,8 @@ class Genesis:
     witnesses: tuple[Witness, ...]
     chain_parameters: Mapping[str, int]
     accounts: tuple[GenesisAccount, ...] = ()
+    staking: StakingConfig = DEFAULT_STAKING
+    usdt: UsdtGenesis | None = None  # None: no USDT contract (hand-built test genesis)
 
 
 def build_genesis(config: GenesisConfig | None = None) -> Genesis:
@@ -244,6 +253,8 @@ def build_genesis(config: GenesisConfig | None = None) -> Genesis:
         witnesses=witnesses,
         chain_parameters=MappingProxyType(parameters),
         accounts=accounts,
+        staking=config.staking,
+        usdt=build_usdt_genesis(config.usdt, [account.address for account in accounts]),
     )
 
 

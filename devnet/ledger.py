@@ -11,11 +11,16 @@ one below is a dict update.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from devnet.accounts import Account
 from devnet.transactions import Transaction
+from devnet.vm_result import VmReceipt
+
+if TYPE_CHECKING:
+    from devnet.snapshot import SnapshotCodec
 
 __all__ = ["Layer", "Ledger", "StateView", "TxInfo", "TxRecord"]
 
@@ -33,6 +38,7 @@ class TxInfo:
     withdraw_amount_sun: int = 0
     unfreeze_amount_sun: int = 0
     withdraw_expire_amount_sun: int = 0
+    vm: VmReceipt | None = None  # a smart-contract call's result, logs and energy bill
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +142,19 @@ class Ledger:
         """Record the state changes of block number; pending starts over empty."""
         self._blocks.append((number, layer))
         self.pending = Layer()
+
+    def to_snapshot(self, codec: SnapshotCodec) -> dict[str, Any]:
+        """Every layer, block layers oldest first (devnet.snapshot.Snapshotting)."""
+        return {
+            "base": codec.encode(self._base),
+            "blocks": [[number, codec.encode(layer)] for number, layer in self._blocks],
+            "pending": codec.encode(self.pending),
+        }
+
+    def from_snapshot(self, data: Mapping[str, Any], codec: SnapshotCodec) -> None:
+        self._base = codec.decode(Layer, data["base"])
+        self._blocks = [(number, codec.decode(Layer, layer)) for number, layer in data["blocks"]]
+        self.pending = codec.decode(Layer, data["pending"])
 
     def solidify(self, solid_number: int) -> None:
         """Fold the layers of blocks up to solid_number into the solidified base."""

@@ -12,7 +12,9 @@ transactions ran), so re-execution could not differ.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -22,6 +24,10 @@ from devnet.errors import TransactionRejected
 from devnet.ledger import Layer, Ledger, TxRecord
 from devnet.processor import Outcome, TaposRing, process_transaction
 from devnet.transactions import Transaction, encode_transaction
+from devnet.vm_result import CONTRACT_RESULT_NUMBERS
+
+if TYPE_CHECKING:
+    from devnet.snapshot import SnapshotCodec
 
 __all__ = ["BLOCK_SIZE", "BlockTransaction", "Mempool", "PackedBlock", "pack_block"]
 
@@ -29,8 +35,6 @@ log = structlog.get_logger(__name__)
 
 # Parameter.ChainConstant.BLOCK_SIZE: bytes of transactions a block may carry.
 BLOCK_SIZE = 2_000_000
-# Transaction.Result.contractResult.SUCCESS, the ret a system contract gets.
-CONTRACT_RET_SUCCESS = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +46,7 @@ class BlockTransaction:
 
     def encoded(self) -> bytes:
         """The whole Transaction message, ret included: what the Merkle leaf hashes."""
-        return encode_transaction(self.transaction, (CONTRACT_RET_SUCCESS,))
+        return encode_transaction(self.transaction, (CONTRACT_RESULT_NUMBERS[self.contract_ret],))
 
 
 def packed_size(encoded: bytes) -> int:
@@ -79,6 +83,14 @@ class Mempool:
     def __len__(self) -> int:
         return len(self.items)
 
+    def to_snapshot(self, codec: SnapshotCodec) -> dict[str, Any]:
+        """The pending transactions with their outcomes (devnet.snapshot.Snapshotting)."""
+        return {"items": codec.encode(self.items)}
+
+    def from_snapshot(self, data: Mapping[str, Any], codec: SnapshotCodec) -> None:
+        self.items = codec.decode(list[Pending], data["items"])
+        self.size_bytes = sum(item.size_bytes for item in self.items)
+
 
 @dataclass(frozen=True, slots=True)
 class PackedBlock:
@@ -91,7 +103,7 @@ class PackedBlock:
 
 def _record(item: Pending, outcome: Outcome, number: int, timestamp_ms: int) -> TxRecord:
     info = outcome.info(item.transaction.txid, number, timestamp_ms)
-    return TxRecord(item.transaction, "SUCCESS", info)
+    return TxRecord(item.transaction, outcome.contract_ret, info)
 
 
 def pack_block(
@@ -109,7 +121,8 @@ def pack_block(
             layer.transactions[item.transaction.txid] = _record(
                 item, item.outcome, number, timestamp_ms
             )
-        return PackedBlock(tuple(BlockTransaction(i.transaction) for i in items), layer, ())
+        transactions = tuple(BlockTransaction(i.transaction, i.outcome.contract_ret) for i in items)
+        return PackedBlock(transactions, layer, ())
     state, packed, postponed, size = ledger.committed_view().child(), [], [], 0
     for item in items:
         if size + item.size_bytes > BLOCK_SIZE:
@@ -124,6 +137,6 @@ def pack_block(
                      code=exc.code, detail=exc.detail)  # fmt: skip
             continue
         state.put_transaction(item.transaction.txid, _record(item, outcome, number, timestamp_ms))
-        packed.append(BlockTransaction(item.transaction))
+        packed.append(BlockTransaction(item.transaction, outcome.contract_ret))
         size += item.size_bytes
     return PackedBlock(tuple(packed), state.top, tuple(postponed))

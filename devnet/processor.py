@@ -14,7 +14,7 @@ java-tron keeps a revoking session per transaction.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from devnet.actuators import actuator_for
 from devnet.bandwidth import consume_bandwidth, consume_memo_fee, consume_multi_sign_fee
@@ -53,6 +53,12 @@ class Outcome:
 
     receipt: Receipt
 
+    @property
+    def contract_ret(self) -> str:
+        """ret[0].contractRet: the VM's result for contract calls, SUCCESS otherwise."""
+        vm = self.receipt.vm
+        return vm.contract_ret if vm is not None else "SUCCESS"
+
     def info(self, txid: bytes, block_number: int, block_timestamp_ms: int) -> TxInfo:
         del txid  # the record is keyed by it already
         receipt = self.receipt
@@ -62,6 +68,10 @@ class Outcome:
             block_timestamp_ms=block_timestamp_ms,
             net_usage=receipt.net_usage,
             net_fee_sun=receipt.net_fee_sun,
+            withdraw_amount_sun=receipt.extras.get("withdraw_amount", 0),
+            unfreeze_amount_sun=receipt.extras.get("unfreeze_amount", 0),
+            withdraw_expire_amount_sun=receipt.extras.get("withdraw_expire_amount", 0),
+            vm=receipt.vm,
         )
 
 
@@ -151,8 +161,11 @@ def process_transaction(
     consume_memo_fee(tx, ctx, scratch, receipt)
     contract = tx.raw.contracts[0]
     actuator = actuator_for(contract)
+    if tx.raw.fee_limit_sun:
+        ctx = replace(ctx, fee_limit_sun=tx.raw.fee_limit_sun)
     actuator.validate(contract, ctx, scratch)
-    receipt.contract_fee_sun = actuator.execute(contract, ctx, scratch)
-    scratch.put_transaction(tx.txid, TxRecord(tx))
+    receipt.contract_fee_sun = actuator.execute(contract, ctx, scratch, receipt)
+    outcome = Outcome(receipt)
+    scratch.put_transaction(tx.txid, TxRecord(tx, outcome.contract_ret))
     state.top.absorb(scratch.top)
-    return Outcome(receipt)
+    return outcome

@@ -16,9 +16,17 @@ from devnet.accounts import PERMISSION_TYPE_NAMES, Account, Permission
 from devnet.bandwidth import TOTAL_NET_WEIGHT, staked_net_limit
 from devnet.context import ExecutionContext
 from devnet.contracts import RESOURCE_CODE
+from devnet.energy import TOTAL_ENERGY_WEIGHT, energy_limit
+from devnet.governance import tron_power, tron_power_used
 from devnet.ledger import StateView
 from devnet.messages import EnumSpec, FieldSpec, Kind, MessageSpec, print_message
-from devnet.resources import Usage, increase, increase_v2, slot_to_ms
+from devnet.render_staking import (
+    STAKE_ACCOUNT_FIELDS,
+    STAKE_RESOURCE_FIELDS,
+    stake_account_values,
+    stake_resource_values,
+)
+from devnet.resources import TRX_PRECISION, Usage, increase, increase_v2, slot_to_ms
 
 __all__ = [
     "ACCOUNT_ADDRESS_SPEC",
@@ -30,7 +38,6 @@ __all__ = [
     "render_account_resource",
 ]
 
-TOTAL_ENERGY_WEIGHT = "TOTAL_ENERGY_WEIGHT"
 TOTAL_TRON_POWER_WEIGHT = "TOTAL_TRON_POWER_WEIGHT"
 
 _KEY = MessageSpec(
@@ -56,6 +63,7 @@ _ACCOUNT_RESOURCE = MessageSpec(
         FieldSpec("latest_consume_time_for_energy", 3, Kind.INT64),
         FieldSpec("energy_window_size", 9, Kind.INT64),
         FieldSpec("energy_window_optimized", 12, Kind.BOOL),
+        *STAKE_RESOURCE_FIELDS,
     ),
 )
 _FREEZE_V2 = MessageSpec(
@@ -85,6 +93,7 @@ _ACCOUNT = MessageSpec(
         FieldSpec("active_permission", 33, Kind.MESSAGE, repeated=True, message=PERMISSION_SPEC),
         FieldSpec("frozenV2", 34, Kind.MESSAGE, repeated=True, message=_FREEZE_V2),
         FieldSpec("asset_optimized", 60, Kind.BOOL),
+        *STAKE_ACCOUNT_FIELDS,
     ),
 )
 # What getaccount reads from its request: an Account with only the address.
@@ -156,16 +165,18 @@ def render_account(account: Account, ctx: ExecutionContext, visible: bool) -> di
             ),
             "energy_window_size": energy.window_size,
             "energy_window_optimized": energy.window_optimized,
+            **stake_resource_values(account),
         },
         "owner_permission": permission_values(account.owner_permission),
         "witness_permission": permission_values(account.witness_permission),
         "active_permission": [permission_values(p) for p in account.active_permissions],
         "frozenV2": [
             {"type": 0, "amount": account.frozen_v2_bandwidth_sun},
-            {"type": 1, "amount": 0},
+            {"type": 1, "amount": account.stake.frozen_v2_energy_sun},
             {"type": 2, "amount": 0},
         ],
         "asset_optimized": True,
+        **stake_account_values(account),
     }
     return print_message(_ACCOUNT, values, visible)
 
@@ -197,7 +208,10 @@ def render_account_resource(
     fields = {
         **_net_fields(account, ctx, state),
         "TotalTronPowerWeight": state.property(TOTAL_TRON_POWER_WEIGHT),
+        "tronPowerUsed": tron_power_used(account),
+        "tronPowerLimit": tron_power(account) // TRX_PRECISION,
         "EnergyUsed": _energy_now(account, ctx.now_slot).usage,
+        "EnergyLimit": energy_limit(account, ctx, state),
         "TotalEnergyLimit": ctx.param("getTotalEnergyCurrentLimit"),
         "TotalEnergyWeight": state.property(TOTAL_ENERGY_WEIGHT),
     }

@@ -16,6 +16,12 @@ from devnet.errors import TransactionRejected
 from devnet.ledger import TxInfo
 from devnet.messages import FieldSpec, Kind, MessageSpec, print_message
 from devnet.render_accounts import PERMISSION_SPEC, permission_values
+from devnet.render_contracts import (
+    CONTRACT_RESULT_ENUM,
+    LOG_SPEC,
+    TRANSACTION_INFO_CODE,
+    vm_info_values,
+)
 from devnet.transactions import Transaction, render_transaction
 
 __all__ = ["render_broadcast", "render_sign_weight", "render_transaction_info"]
@@ -29,6 +35,8 @@ _RECEIPT = MessageSpec(
         FieldSpec("energy_usage_total", 4, Kind.INT64),
         FieldSpec("net_usage", 5, Kind.INT64),
         FieldSpec("net_fee", 6, Kind.INT64),
+        FieldSpec("result", 7, Kind.ENUM, enum=CONTRACT_RESULT_ENUM),
+        FieldSpec("energy_penalty_total", 8, Kind.INT64),
     ),
 )
 _APPROVED_LIST = MessageSpec(
@@ -43,7 +51,11 @@ _TRANSACTION_INFO = MessageSpec(
         FieldSpec("blockNumber", 3, Kind.INT64),
         FieldSpec("blockTimeStamp", 4, Kind.INT64),
         FieldSpec("contractResult", 5, Kind.BYTES, repeated=True),
+        FieldSpec("contract_address", 6, Kind.BYTES, address=True),
         FieldSpec("receipt", 7, Kind.MESSAGE, message=_RECEIPT),
+        FieldSpec("log", 8, Kind.MESSAGE, repeated=True, message=LOG_SPEC),
+        FieldSpec("result", 9, Kind.ENUM, enum=TRANSACTION_INFO_CODE),
+        FieldSpec("resMessage", 10, Kind.BYTES, text=True),
         FieldSpec("withdraw_amount", 15, Kind.INT64),
         FieldSpec("unfreeze_amount", 16, Kind.INT64),
         FieldSpec("withdraw_expire_amount", 28, Kind.INT64),
@@ -52,8 +64,8 @@ _TRANSACTION_INFO = MessageSpec(
 
 
 def render_transaction_info(txid: bytes, info: TxInfo, visible: bool) -> dict[str, Any]:
-    """Render /wallet/gettransactioninfobyid for an included system-contract transaction."""
-    values = {
+    """Render /wallet/gettransactioninfobyid for an included transaction."""
+    values: dict[str, Any] = {
         "id": txid,
         "fee": info.fee_sun,
         "blockNumber": info.block_number,
@@ -64,6 +76,8 @@ def render_transaction_info(txid: bytes, info: TxInfo, visible: bool) -> dict[st
         "unfreeze_amount": info.unfreeze_amount_sun,
         "withdraw_expire_amount": info.withdraw_expire_amount_sun,
     }
+    if info.vm is not None:
+        values.update(vm_info_values(info.vm, visible, values["receipt"]))
     return print_message(_TRANSACTION_INFO, values, visible)
 
 

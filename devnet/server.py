@@ -19,10 +19,14 @@ import structlog
 from aiohttp import web
 
 from devnet.api import create_app
+from devnet.api_admin import install_admin
 from devnet.chain import Chain
+from devnet.faults import NO_FAULTS, FaultConfig
+from devnet.faults_middleware import FaultController
 from devnet.genesis import Genesis, load_genesis
 from devnet.keys import address_to_base58
 from devnet.producer import BlockProducer, wall_clock_ms
+from devnet.snapshot import Snapshotting, load_state, save_state
 
 __all__ = ["Devnet", "DevnetConfig"]
 
@@ -44,6 +48,8 @@ class DevnetConfig:
     block_interval_s: float = 3.0
     solidify_lag_blocks: int = 19
     genesis_path: Path | None = None
+    state_path: Path | None = None  # --state: loaded on start if present, saved on stop
+    faults: FaultConfig = NO_FAULTS
 
     @property
     def block_interval_ms(self) -> int:
@@ -63,9 +69,16 @@ class Devnet:
         self.genesis = genesis or load_genesis(config.genesis_path)
         self.chain = Chain(self.genesis, config.solidify_lag_blocks, config.block_interval_ms)
         self.producer = BlockProducer(self.chain, config.block_interval_ms, clock_ms)
+        if config.state_path is not None and load_state(config.state_path, self._stateful()):
+            log.info("state loaded", path=str(config.state_path), head=self.chain.head_block.number)
+        self.faults = FaultController(self.chain, self.producer, config.faults)
         self._clock_ms = clock_ms
         self._runner: web.AppRunner | None = None
         self._producer_task: asyncio.Task[None] | None = None
+
+    def _stateful(self) -> dict[str, Snapshotting]:
+        """The components --state saves; one that keeps state outside the chain goes here."""
+        return {"chain": self.chain}
 
     @property
     def url(self) -> str:
@@ -84,6 +97,7 @@ class Devnet:
         """
         self.producer.produce_current_slot()
         app = create_app(self.chain, clock_ms=self._clock_ms)
+        install_admin(app, self.faults)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         try:
@@ -110,9 +124,13 @@ class Devnet:
                 await self._producer_task
             self._producer_task = None
         if self._runner is not None:
+            self.faults.release()  # cut requests held by faults, or cleanup waits for them
             await self._runner.cleanup()
             self._runner = None
             log.info("devnet stopped", head_number=self.chain.head_block.number)
+            if self.config.state_path is not None:
+                save_state(self.config.state_path, self._stateful())
+                log.info("state saved", path=str(self.config.state_path))
 
     async def __aenter__(self) -> Devnet:
         await self.start()
