@@ -96,3 +96,13 @@ def make_worker(
     yield make
     for worker in workers:
         worker.kill()
+
+
+@pytest.fixture
+async def tron(devnet):  # type: ignore[no-untyped-def]
+    """Unmodified tronpy AsyncTron against the module's in-process `devnet` fixture."""
+    from tronpy import AsyncTron
+    from tronpy.providers import AsyncHTTPProvider
+
+    async with AsyncTron(provider=AsyncHTTPProvider(devnet.url)) as client:
+        yield client

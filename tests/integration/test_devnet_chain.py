@@ -38,12 +38,6 @@ async def devnet() -> AsyncIterator[Devnet]:
         yield running
 
 
-@pytest.fixture
-async def tron(devnet: Devnet) -> AsyncIterator[AsyncTron]:
-    async with AsyncTron(provider=AsyncHTTPProvider(devnet.url)) as client:
-        yield client
-
-
 async def test_latest_block_number_advances(devnet: Devnet, tron: AsyncTron) -> None:
     first = await tron.get_latest_block_number()
 

@@ -27,6 +27,7 @@ from devnet.encoding import sha256
 from devnet.keys import address_to_base58, parse_address
 from devnet.server import Devnet, DevnetConfig
 from devnet.transactions import parse_transaction
+from tests.devnet_support import address, genesis_key
 
 INTERVAL_S = 0.05
 LAG = 4
@@ -52,26 +53,10 @@ async def http(devnet: Devnet) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-@pytest.fixture
-async def tron(devnet: Devnet) -> AsyncIterator[AsyncTron]:
-    async with AsyncTron(provider=AsyncHTTPProvider(devnet.url)) as client:
-        yield client
-
-
 async def set_faults(http: httpx.AsyncClient, **faults: Any) -> dict[str, Any]:
     response = await http.post("/devnet/faults", json=faults)
     assert response.status_code == 200, response.text
     return response.json()
-
-
-def genesis_key(devnet: Devnet, n: int) -> PrivateKey:
-    key = devnet.genesis.accounts[n].private_key
-    assert key is not None
-    return PrivateKey(key)
-
-
-def address(key: PrivateKey) -> str:
-    return key.public_key.to_base58check_address()
 
 
 async def balance_sun(tron: AsyncTron, who: str) -> int:

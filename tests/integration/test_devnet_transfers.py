@@ -23,10 +23,10 @@ from tronpy.exceptions import (
     ValidationError,
 )
 from tronpy.keys import PrivateKey
-from tronpy.providers.async_http import AsyncHTTPProvider
 
 from devnet.server import Devnet, DevnetConfig
 from devnet.transactions import bandwidth_bytes, parse_transaction
+from tests.devnet_support import address, genesis_key
 
 INTERVAL_S = 0.05
 LAG = 4
@@ -41,22 +41,6 @@ async def devnet() -> AsyncIterator[Devnet]:
     config = DevnetConfig(port=0, block_interval_s=INTERVAL_S, solidify_lag_blocks=LAG)
     async with Devnet(config) as running:
         yield running
-
-
-@pytest.fixture
-async def tron(devnet: Devnet) -> AsyncIterator[AsyncTron]:
-    async with AsyncTron(provider=AsyncHTTPProvider(devnet.url)) as client:
-        yield client
-
-
-def genesis_key(devnet: Devnet, n: int) -> PrivateKey:
-    key = devnet.genesis.accounts[n].private_key
-    assert key is not None
-    return PrivateKey(key)
-
-
-def address(key: PrivateKey) -> str:
-    return key.public_key.to_base58check_address()
 
 
 async def balance_sun(tron: AsyncTron, who: str) -> int:

@@ -22,7 +22,6 @@ from tronpy.async_contract import AsyncContract
 from tronpy.async_tron import AsyncTransaction
 from tronpy.exceptions import TvmError
 from tronpy.keys import PrivateKey
-from tronpy.providers.async_http import AsyncHTTPProvider
 
 from devnet.server import Devnet, DevnetConfig
 
@@ -42,12 +41,6 @@ async def devnet() -> AsyncIterator[Devnet]:
     config = DevnetConfig(port=0, block_interval_s=INTERVAL_S, solidify_lag_blocks=LAG)
     async with Devnet(config) as running:
         yield running
-
-
-@pytest.fixture
-async def tron(devnet: Devnet) -> AsyncIterator[AsyncTron]:
-    async with AsyncTron(provider=AsyncHTTPProvider(devnet.url)) as client:
-        yield client
 
 
 @pytest.fixture
