@@ -2,10 +2,18 @@
 
 Two channels: one for consuming (bounded prefetch, manual acks) and one for
 publishing with publisher confirms, so a slow confirm never stalls deliveries.
+
+Every publish is `mandatory` and waits for its confirm; its callers ack a delivery (or
+mark an event sent) once it returns. RabbitMQ confirms an unroutable mandatory message
+too, right after returning it (`basic.return`), so a return must count as a failure:
+otherwise a copy to a missing retry tier or `.dead` queue is "confirmed" and lost.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aio_pika
@@ -16,7 +24,7 @@ from aio_pika.abc import (
     AbstractQueue,
     AbstractRobustConnection,
 )
-from aio_pika.exceptions import AMQPError, DeliveryError
+from aio_pika.exceptions import AMQPError, DeliveryError, PublishError
 from yarl import URL
 
 from worker.errors import TransientError
@@ -41,6 +49,8 @@ class Broker:
         self._consume_channel: AbstractChannel | None = None
         self._publish_channel: AbstractChannel | None = None
         self._events: AbstractExchange | None = None
+        # message_id -> resolved when that publish has its outcome; see _sole_publish_of.
+        self._in_flight: dict[str, asyncio.Future[None]] = {}
 
     @property
     def topology(self) -> Topology:
@@ -63,7 +73,11 @@ class Broker:
             )
             self._consume_channel = await self._connection.channel(publisher_confirms=False)
             await self._consume_channel.set_qos(prefetch_count=self._settings.prefetch)
-            self._publish_channel = await self._connection.channel(publisher_confirms=True)
+            # on_return_raises: aio-pika's default (False) resolves a returned message's
+            # publish as if confirmed; with True it raises PublishError instead.
+            self._publish_channel = await self._connection.channel(
+                publisher_confirms=True, on_return_raises=True
+            )
             await declare_topology(self._publish_channel, self._topology)
             self._events = await self._publish_channel.get_exchange(
                 self._topology.events.name, ensure=False
@@ -104,7 +118,8 @@ class Broker:
         """Publish persistently with `mandatory` and wait for the broker's confirm.
 
         Raises:
-            TransientError: not confirmed (nack, timeout, connection lost); publish again.
+            TransientError: not confirmed (nack, timeout, connection lost) or unroutable
+                (returned: the alternate exchange is missing); publish again.
         """
         if self._events is None:
             raise TransientError("the broker is not connected")
@@ -116,15 +131,7 @@ class Broker:
             correlation_id=correlation_id,
             headers=headers or {},
         )
-        try:
-            await self._events.publish(
-                message,
-                routing_key=routing_key,
-                mandatory=True,
-                timeout=self._settings.publish_timeout_s,
-            )
-        except (TimeoutError, AMQPError, DeliveryError, OSError, RuntimeError) as exc:
-            raise TransientError(f"event {message_id} not confirmed: {_describe(exc)}") from exc
+        await self._publish_confirmed(self._events, message, routing_key, f"event {message_id}")
 
     async def send_copy(
         self,
@@ -139,7 +146,8 @@ class Broker:
         Used for retry tiers (default exchange, queue name as routing key) and dead letters.
 
         Raises:
-            TransientError: not confirmed; the original must not be acked.
+            TransientError: not confirmed, or unroutable (the target queue is missing);
+                the original must not be acked.
         """
         if self._publish_channel is None:
             raise TransientError("the broker is not connected")
@@ -157,11 +165,51 @@ class Broker:
                 if exchange == ""
                 else await self._publish_channel.get_exchange(exchange, ensure=False)
             )
-            await target.publish(
-                message, routing_key=routing_key, timeout=self._settings.publish_timeout_s
-            )
-        except (AMQPError, DeliveryError, OSError, TimeoutError, RuntimeError) as exc:
+        except (AMQPError, OSError, TimeoutError, RuntimeError) as exc:
             raise TransientError(f"copy to {routing_key} not confirmed: {_describe(exc)}") from exc
+        await self._publish_confirmed(target, message, routing_key, f"copy to {routing_key}")
+
+    async def _publish_confirmed(
+        self, exchange: AbstractExchange, message: aio_pika.Message, routing_key: str, what: str
+    ) -> None:
+        """Publish `mandatory` and await the confirm; any other outcome is a TransientError."""
+        try:
+            async with self._sole_publish_of(message.message_id):
+                await exchange.publish(
+                    message,
+                    routing_key=routing_key,
+                    mandatory=True,
+                    timeout=self._settings.publish_timeout_s,
+                )
+        except PublishError as exc:  # before DeliveryError, its base: the broker returned it
+            raise TransientError(
+                f"{what} unroutable: nothing bound for routing key {routing_key!r} "
+                f"on exchange {exchange.name or '(default)'!r}"
+            ) from exc
+        except (TimeoutError, AMQPError, DeliveryError, OSError, RuntimeError) as exc:
+            raise TransientError(f"{what} not confirmed: {_describe(exc)}") from exc
+
+    @contextlib.asynccontextmanager
+    async def _sole_publish_of(self, message_id: str | None) -> AsyncIterator[None]:
+        """Hold back a publish while another with the same message_id awaits its outcome.
+
+        aiormq pairs a basic.return with its publish by message_id, and a later publish with
+        the same id takes the pairing over: with two copies of one command in flight (a
+        duplicate delivery), the return would fail the routable copy and the returned copy
+        would collect the plain confirm. Publishes with distinct ids still overlap.
+        """
+        if not message_id:  # aiormq gives each publish without an id a random one
+            yield
+            return
+        while (earlier := self._in_flight.get(message_id)) is not None:
+            await asyncio.wait({earlier})  # its outcome is not ours: never raises it
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._in_flight[message_id] = done
+        try:
+            yield
+        finally:
+            del self._in_flight[message_id]
+            done.set_result(None)
 
     async def close(self) -> None:
         connection, self._connection = self._connection, None
