@@ -15,6 +15,7 @@ Exit codes: 0 ok, 1 failure, 2 bad settings, 3 (status) not all running.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -35,6 +36,17 @@ ROOT = Path(__file__).resolve().parent.parent
 RABBITMQ_BIN = Path("/usr/lib/rabbitmq/bin")  # the real scripts; /usr/sbin's wrappers `su rabbitmq`
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 SERVICES = ("rabbitmq", "ferretdb", "devnet")  # start order
+
+# Stock FerretDB v1.24.2 creates the unique `_id` index on `_ferretdb_sjson->"_id"` but
+# filters (find, update, delete) on `_ferretdb_sjson->'$._id'`. The two select the same
+# value, yet SQLite uses an expression index only for a query that spells the same
+# expression, so without this every `_id` lookup scans the whole table.
+# (file in the module, the line as shipped, the line we build)
+FERRETDB_PATCH = (
+    "internal/backends/sqlite/metadata/metadata.go",
+    """\tIDColumn = DefaultColumn + "->'$._id'"\n""",
+    """\tIDColumn = DefaultColumn + `->"_id"`\n""",
+)
 
 
 class StackError(Exception):
@@ -423,8 +435,9 @@ def build_ferretdb(binary: Path, build: Path) -> None:
 
     The module from the proxy lacks the generated build/version/version.txt, and a binary
     built without it panics at start-up. So we build a copy of the module source
-    (verified against tools/go.sum by `go mod download`) with that file added, through a
-    `replace` in a scratch copy of tools/go.mod.
+    (verified against tools/go.sum by `go mod download`) with that file added and
+    FERRETDB_PATCH applied, through a `replace` in a scratch copy of tools/go.mod. A stamp
+    beside the binary names the version and patch it was built with.
     """
     tools = ROOT / "tools"
     match = re.search(r"github\.com/FerretDB/FerretDB (v\S+)", (tools / "go.mod").read_text())
@@ -432,12 +445,16 @@ def build_ferretdb(binary: Path, build: Path) -> None:
         raise StackError("ferretdb: tools/go.mod does not require github.com/FerretDB/FerretDB")
     pinned = match.group(1)
     inputs_mtime = max((tools / name).stat().st_mtime for name in ("go.mod", "go.sum"))
-    if binary.exists() and binary.stat().st_mtime > inputs_mtime and reports(binary, pinned):
+    stamp_file = binary.with_name("ferretdb.stamp")
+    stamp = hashlib.sha256(json.dumps([pinned, *FERRETDB_PATCH]).encode()).hexdigest()
+    current = binary.exists() and binary.stat().st_mtime > inputs_mtime
+    if current and _read(stamp_file) == stamp and reports(binary, pinned):
         return
     if not shutil.which("go"):
         raise StackError("ferretdb: building it needs Go 1.24 or newer (https://go.dev/dl/)")
     print(f"ferretdb: building {pinned} (a few minutes the first time) ...", flush=True)
     started = time.monotonic()
+    stamp_file.unlink(missing_ok=True)
     shutil.rmtree(build, ignore_errors=True)
     build.mkdir(parents=True)
     log_path = build.parent / "build.log"
@@ -459,13 +476,35 @@ def build_ferretdb(binary: Path, build: Path) -> None:
     for path in (build / "src").rglob("*"):
         path.chmod(path.stat().st_mode | 0o200)  # copied from the read-only module cache
     (build / "src" / "build" / "version" / "version.txt").write_text(f"{pinned}\n")
+    patch_ferretdb(build / "src")
     shutil.copy(tools / "go.sum", build / "go.sum")
     go_mod = (tools / "go.mod").read_text()
     (build / "go.mod").write_text(f"{go_mod}\nreplace github.com/FerretDB/FerretDB => ./src\n")
     go("install", "github.com/FerretDB/FerretDB/cmd/ferretdb", cwd=build)
     if not reports(binary, pinned):
         raise StackError(f"ferretdb: the built {binary} does not report version {pinned}")
+    stamp_file.write_text(f"{stamp}\n")  # last: a failed build leaves no stamp, so it reruns
     print(f"ferretdb: built in {time.monotonic() - started:.1f} s")
+
+
+def patch_ferretdb(src: Path) -> None:
+    """Apply FERRETDB_PATCH to the copied module source; its line must be there exactly once."""
+    name, shipped, ours = FERRETDB_PATCH
+    path = src / name
+    text = path.read_text()
+    if text.count(shipped) != 1:
+        raise StackError(
+            f"ferretdb: cannot patch {name}: expected the line `{shipped.strip()}` once, "
+            f"found it {text.count(shipped)} times; review FERRETDB_PATCH for this version"
+        )
+    path.write_text(text.replace(shipped, ours))
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return None
 
 
 def reports(binary: Path, version: str) -> bool:

@@ -45,11 +45,17 @@ FerretDB gaps found (v1.24.2, SQLite backend):
 5. DuplicateKeyError carries no `keyPattern`/`keyValue` and its message does not
    name the index: tell an `_id` clash from another by reading the `_id` back.
 6. Write concern is accepted and ignored.
+7. Stock v1.24.2 never uses its own `_id` index (the filter's path expression
+   differs from the index's), so every `_id` lookup scans; the stack's build
+   patches that (scripts/stack.py, FERRETDB_PATCH). `explain` shows the SQLite
+   plan for find, but for update and delete it ignores the statements' `q`
+   and explains a filterless SELECT of the whole collection.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Sequence
@@ -488,6 +494,45 @@ async def test_recreating_several_existing_indexes_in_one_call(
     assert set(await db.things.index_information()) == {"_id_", "a", "b", "v"}  # no "u"
     await db.things.insert_many([{"u": 1}, {"u": 1}])  # so "unique" u is not enforced
     assert await db.things.count_documents({"u": 1}) == 2
+
+
+async def test_lookups_by_id_use_the_id_index(db: AsyncDatabase, is_ferretdb: bool) -> None:
+    """The hot path reads and writes by a string `_id`: that must be an index search, not a scan.
+
+    FerretDB pushes down only a filter of exactly one string or ObjectId `_id`; its
+    explain carries SQLite's plan, which names the collection's `_id_` index. Its explain
+    of update and delete ignores `updates[].q` / `deletes[].q` and plans a SELECT of the
+    whole collection, so for those only that is pinned. The update and delete handlers
+    read through the same pushed-down `_id` query as find and then write
+    `WHERE <the same _id expression> = ?` (or `IN (...)`), so the find plan covers the
+    expression all three use.
+    """
+    await db.commands.insert_many([{"_id": f"c:{i}", "n": i} for i in range(50)])
+    key = {"_id": "c:7"}
+    commands: dict[str, dict[str, Any]] = {
+        "find": {"find": "commands", "filter": key},
+        "update": {"update": "commands", "updates": [{"q": key, "u": {"$set": {"n": 0}}}]},
+        "delete": {"delete": "commands", "deletes": [{"q": key, "limit": 1}]},
+    }
+    explained = {name: await db.command("explain", cmd) for name, cmd in commands.items()}
+    if not is_ferretdb:
+        for name, result in explained.items():
+            plan = str(result["queryPlanner"]["winningPlan"])
+            assert "COLLSCAN" not in plan, name
+            assert "IDHACK" in plan or "EXPRESS" in plan, (name, plan)  # 8.0: EXPRESS_*
+        return
+
+    found = explained["find"]
+    assert found["filterPushdown"] is True
+    [step] = found["queryPlanner"]["Plan"]  # one row: no SCAN of the table beside the SEARCH
+    search = r"id=\d+ parent=\d+ notused=\d+ detail=SEARCH (\S+) USING INDEX \1__id_ \(<expr>=\?\)"
+    assert re.fullmatch(search, step), step  # stock v1.24.2: "detail=SCAN <table>"
+
+    for name in ("update", "delete"):  # not the statement's plan: a plain SELECT of all rows
+        result = explained[name]
+        assert result["filterPushdown"] is False, name
+        [step] = result["queryPlanner"]["Plan"]
+        assert re.fullmatch(r"id=\d+ parent=\d+ notused=\d+ detail=SCAN \S+", step), (name, step)
 
 
 async def test_the_worker_indexes_created_one_per_call_are_idempotent(db: AsyncDatabase) -> None:
