@@ -1,10 +1,11 @@
-"""Command handlers, one module per family; HANDLERS maps a command type to its handler."""
+"""Command handlers, one module per family; COMMAND_TYPES is the registry the executor
+dispatches on (payload model, handler, "has effects" test), so it knows no family."""
 
 from handlers import wallet
-from handlers.ports import Handler
+from handlers.ports import CommandType
 
-__all__ = ["HANDLERS"]
+__all__ = ["COMMAND_TYPES"]
 
-HANDLERS: dict[str, Handler] = {
-    "wallet.create": wallet.handle,
+COMMAND_TYPES: dict[str, CommandType] = {  # type: ignore[type-arg]
+    "wallet.create": wallet.WALLET_CREATE,
 }

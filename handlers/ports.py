@@ -8,32 +8,38 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel
 
 __all__ = [
     "CommandContext",
+    "CommandType",
     "Completed",
     "Deps",
     "Failed",
     "Handler",
     "KeyMaker",
+    "NeedsAttention",
     "NewWallet",
     "Outcome",
     "WalletStore",
 ]
 
+P = TypeVar("P", bound=BaseModel)
+
 
 @dataclass(frozen=True)
-class CommandContext:
-    """A claimed command as a handler sees it."""
+class CommandContext(Generic[P]):
+    """A claimed command as a handler sees it; `ref` (`c`) is what its records are keyed by."""
 
+    ref: str
     command_id: str
     type: str
-    payload: BaseModel
+    payload: P
     idempotency_key: str
     expires_at: datetime
+    epoch: int
 
 
 @dataclass(frozen=True)
@@ -50,7 +56,16 @@ class Failed:
     retry_safe: bool
 
 
-Outcome = Completed | Failed
+@dataclass(frozen=True)
+class NeedsAttention:
+    """The command's fate cannot be decided (it may have effects); an operator must look.
+    Not terminal: a later delivery may still finish it."""
+
+    code: str
+    message: str
+
+
+Outcome = Completed | Failed | NeedsAttention
 
 
 class NewWallet(Protocol):
@@ -69,13 +84,11 @@ class KeyMaker(Protocol):
 
 
 class WalletStore(Protocol):
-    async def of_command(self, command_id: str, count: int) -> list[dict[str, Any]]:
-        """The command's wallet records among indexes 0..count-1, by index."""
+    async def add_once(self, ref: str, index: int, record: dict[str, Any]) -> dict[str, Any]:
+        """Store record as the command's wallet `index` unless one is there; the stored one."""
         ...
 
-    async def add(self, record: dict[str, Any]) -> bool:
-        """Insert under `<command_id>:<index>`; False when it already exists."""
-        ...
+    async def get(self, ref: str, index: int) -> dict[str, Any] | None: ...
 
 
 @dataclass(frozen=True)
@@ -83,10 +96,24 @@ class Deps:
     """Everything a handler may touch, bound to one command and its lease."""
 
     fence: Callable[[], Awaitable[None]]  # raises LeaseLost when another worker took over
-    emit: Callable[[str, dict[str, Any]], Awaitable[None]]  # store an event: (state, payload)
+    # Store an event (state, payload), after its own fencing check; once per state.
+    emit: Callable[[str, dict[str, Any]], Awaitable[None]]
     now: Callable[[], datetime]
     wallets: WalletStore
     keys: KeyMaker
 
 
-Handler = Callable[[CommandContext, Deps], Awaitable[Outcome]]
+Handler = Callable[[CommandContext[Any], Deps], Awaitable[Outcome]]
+
+
+@dataclass(frozen=True)
+class CommandType(Generic[P]):
+    """One command type: its payload model, its handler, and its own "has effects" test.
+
+    `has_effects` answers whether anything the command did is stored (a wallet, a
+    journaled transaction): such a command is never told `retry_safe`.
+    """
+
+    payload: type[P]
+    handle: Callable[[CommandContext[P], Deps], Awaitable[Outcome]]
+    has_effects: Callable[[CommandContext[P], Deps], Awaitable[bool]]

@@ -1,46 +1,49 @@
 """wallet.create: make `count` managed wallets, once, and announce their addresses.
 
-Each wallet is stored under `<command_id>:<index>`, so a redo after a crash
-creates only the missing ones; the event lists the stored addresses in index
-order, so a redo announces exactly what the first run would have.
+Each wallet is inserted under `<c>:<index>`, so a redo after a crash keeps the
+ones stored and makes only the missing; the event lists the stored addresses
+in index order, so a redo announces exactly what the first run would have.
+No read comes first: the insert says whether the wallet was already there.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from handlers.ports import CommandContext, CommandType, Completed, Deps, Outcome
+from schemas.payloads import WalletCreatePayload
 
-from handlers.ports import CommandContext, Completed, Deps, Outcome
-
-__all__ = ["handle"]
+__all__ = ["WALLET_CREATE", "handle", "has_effects"]
 
 
-async def handle(command: CommandContext, deps: Deps) -> Outcome:
-    payload: Any = command.payload
-    existing = {
-        record["index"]
-        for record in await deps.wallets.of_command(command.command_id, payload.count)
-    }
-    labels = payload.labels or [None] * payload.count
+async def handle(command: CommandContext[WalletCreatePayload], deps: Deps) -> Outcome:
+    payload = command.payload
+    labels: list[str | None] = [None] * payload.count
+    if payload.labels:
+        labels = list(payload.labels)
+    addresses = []
     for index in range(payload.count):
-        if index in existing:
-            continue
         await deps.fence()
         wallet = deps.keys.create_wallet()
-        await deps.wallets.add(
+        stored = await deps.wallets.add_once(
+            command.ref,
+            index,
             {
-                "_id": f"{command.command_id}:{index}",
                 "command_id": command.command_id,
-                "index": index,
                 "address": wallet.address,
                 "public_key": wallet.public_key_hex,
                 "encrypted_key": wallet.encrypted_key,
                 "label": labels[index],
                 "purpose": payload.purpose,
                 "created_at": deps.now(),
-            }
+            },
         )
-    records = await deps.wallets.of_command(command.command_id, payload.count)
-    addresses = [record["address"] for record in records]
-    await deps.fence()
+        addresses.append(stored["address"])
     await deps.emit("created", {"addresses": addresses, "count": len(addresses)})
     return Completed()
+
+
+async def has_effects(command: CommandContext[WalletCreatePayload], deps: Deps) -> bool:
+    """Wallets are made in index order, so the first one tells."""
+    return await deps.wallets.get(command.ref, 0) is not None
+
+
+WALLET_CREATE = CommandType(WalletCreatePayload, handle, has_effects)

@@ -1,25 +1,30 @@
-"""What MongoDB holds (DESIGN.md, "The invariant"): one model per collection.
+"""What MongoDB holds (DESIGN.md, "The invariant"): one model per collection, the truth
+of what the worker writes (tests round-trip documents the worker really stored).
 
 Every decision two workers could race on is an insert under a unique `_id`,
-so the `_id` rules live here as functions the store calls:
+so the `_id` rules live here as functions every repository calls. All but the
+claim's start from `c` = `command_ref(claim)`:
 
     commands     command_key(scope, idempotency_key)   the claim
-    leases       lease_id(command_id, epoch)            next epoch = ownership
-    tx_attempts  attempt_id(command_id, attempt)        the signed-tx journal
-    events       str(event_id)                          the outbox
-    wallets      wallet_id(command_id, index)           a redo creates only the missing
+    active       command_key(...)                      an unfinished command let go of
+    leases       lease_id(c, epoch)                    next epoch = ownership
+    gates        gate_id(c)                            open (effects may follow) or void
+    tx_attempts  attempt_id(c, item, attempt)          the signed-tx journal
+    events       str(event_id)                         the outbox (uuid5 of event_ref)
+    outbox       str(event_id)                         an event not yet confirmed
+    wallets      wallet_id(c, index)                   a redo creates only the missing
 
-Datetimes are aware UTC with millisecond precision (what BSON keeps, so a
-round trip compares equal); naive datetimes from a client without
-`tz_aware=True` are read as UTC. UUIDs are stored as canonical strings (no
-BSON binary subtype to configure). Money is int.
+Inserted documents carry the writer's `nonce` (worker/store.py). Datetimes are
+aware UTC with millisecond precision (what BSON keeps, so a round trip compares
+equal); naive datetimes from a client without `tz_aware=True` are read as UTC.
+UUIDs are stored as canonical strings. Money is int.
 """
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal, Self, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -35,25 +40,29 @@ from schemas.types import (
 
 __all__ = [
     "COMMAND_STATES",
+    "DOCUMENTS",
     "NO_SCOPE",
     "TERMINAL_STATES",
+    "ActiveDoc",
     "CommandDoc",
     "CommandState",
     "EventDoc",
+    "GateDoc",
     "LeaseDoc",
+    "OutboxDoc",
     "StoredDatetime",
     "TxAttemptDoc",
     "WalletDoc",
     "attempt_id",
     "command_key",
+    "command_ref",
+    "event_ref",
+    "gate_id",
     "lease_id",
     "wallet_id",
 ]
 
 CommandState = Literal[
-    "received", "signed", "broadcast", "confirmed", "failed", "rejected", "completed"
-]
-COMMAND_STATES: tuple[str, ...] = (
     "received",
     "signed",
     "broadcast",
@@ -61,7 +70,9 @@ COMMAND_STATES: tuple[str, ...] = (
     "failed",
     "rejected",
     "completed",
-)
+    "needs_attention",
+]
+COMMAND_STATES: tuple[str, ...] = get_args(CommandState)
 TERMINAL_STATES = frozenset({"confirmed", "failed", "rejected", "completed"})
 NO_SCOPE = "-"  # the key scope when command authentication is off
 ENCRYPTED_KEY_FIELDS = ("kek_id", "wrapped_dek", "nonce", "ciphertext")
@@ -91,6 +102,10 @@ UuidText = Annotated[str, Rule(_uuid_text, {"type": "string", "format": "uuid"})
 """A UUID kept as its canonical string: no BSON UUID representation to configure."""
 
 
+# Fixed namespace of `c`; changing it would change every id derived from a claim.
+COMMAND_NAMESPACE = uuid.UUID("0b6f3d0e-4c1a-5e7b-8d2f-9a3c5e7f1b24")
+
+
 def command_key(scope: str, idempotency_key: str) -> str:
     """The `commands` `_id`: `<scope>:<key>`; scope is the publisher's key id or "-".
 
@@ -103,16 +118,34 @@ def command_key(scope: str, idempotency_key: str) -> str:
     return f"{scope}:{idempotency_key}"
 
 
-def lease_id(command_id: uuid.UUID | str, epoch: int) -> str:
-    return f"{command_id}:{epoch}"
+def command_ref(key: str) -> str:
+    """`c`: uuid5 of the claim. Every other id of a command starts from it, never from the
+    publisher's `command_id` (another tenant may reuse it) or the raw key (it may hold ':')."""
+    return str(uuid.uuid5(COMMAND_NAMESPACE, key))
 
 
-def attempt_id(command_id: uuid.UUID | str, attempt: int) -> str:
-    return f"{command_id}:{attempt}"
+def lease_id(ref: str, epoch: int) -> str:
+    return f"{ref}:{epoch}"
 
 
-def wallet_id(command_id: uuid.UUID | str, index: int) -> str:
-    return f"{command_id}:{index}"
+def attempt_id(ref: str, item: int, attempt: int) -> str:
+    return f"{ref}:{item}:{attempt}"
+
+
+def wallet_id(ref: str, index: int) -> str:
+    return f"{ref}:{index}"
+
+
+def gate_id(ref: str) -> str:
+    return ref
+
+
+def event_ref(ref: str, item: int | None = None) -> str:
+    """What an event id is derived from, with the state and the attempt."""
+    return ref if item is None else f"{ref}:{item}"
+
+
+Nonce = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
 
 
 class _Document(BaseModel):
@@ -125,8 +158,8 @@ class _Document(BaseModel):
     id: str = Field(alias="_id")
 
     def to_mongo(self) -> dict[str, Any]:
-        """The document to insert: `_id`, aware datetimes, ints, plain dicts."""
-        return self.model_dump(by_alias=True)
+        """The document as stored: `_id`, aware datetimes, ints, plain dicts."""
+        return self.model_dump(by_alias=True, exclude_none=False)
 
     @classmethod
     def from_mongo(cls, doc: dict[str, Any]) -> Self:
@@ -134,23 +167,27 @@ class _Document(BaseModel):
 
 
 class CommandDoc(_Document):
-    """`commands`: the claim. Inserted once; afterwards only the lease holder writes it."""
+    """`commands`: the claim. Inserted once; afterwards only the lease holder writes it,
+    once, when it ends (state, terminal flag and event ids together)."""
 
-    command_id: UuidText
-    key_scope: str
+    ref: UuidText  # `c`
+    command_id: UuidText  # the publisher's, for display: never an id of ours
+    scope: str
     idempotency_key: IdempotencyKey
     type: str
     payload_hash: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
     payload: dict[str, Any]  # normalised (schemas.commands.normalised_payload)
     state: CommandState = "received"
     terminal: bool = False
+    terminal_at: StoredDatetime | None = None
+    issued_at: StoredDatetime
+    expires_at: StoredDatetime
     created_at: StoredDatetime
     updated_at: StoredDatetime
-    terminal_at: StoredDatetime | None = None
-    attempts: Annotated[int, strict_int(0)] = 0
+    events: list[str] = Field(default_factory=list)
     message_id: str | None = None
     correlation_id: str | None = None
-    expires_at: StoredDatetime
+    nonce: Nonce | None = None
 
     @model_validator(mode="after")
     def _terminal_matches_state(self) -> Self:
@@ -159,65 +196,74 @@ class CommandDoc(_Document):
             raise ValueError(f"terminal must be {terminal} in state {self.state}")
         if terminal != (self.terminal_at is not None):
             raise ValueError("terminal_at is set exactly when the command is terminal")
+        if self.ref != command_ref(self.id):
+            raise ValueError("ref must be command_ref(_id)")
         return self
 
 
-class LeaseDoc(_Document):
-    """`leases`: `_id` `<command_id>:<epoch>`; inserting the next epoch takes the command."""
+class ActiveDoc(_Document):
+    """`active`: a non-terminal command some delivery let go of; the sweeper's work list."""
 
-    command_id: UuidText
+    ref: UuidText
+    marked_at: StoredDatetime
+    nonce: Nonce | None = None
+
+
+class LeaseDoc(_Document):
+    """`leases`: `_id` `<c>:<epoch>`; inserting the next epoch takes the command. Epoch 1
+    is the claim itself and has a document only once its holder renewed it."""
+
+    ref: UuidText
     epoch: Annotated[int, strict_int(1)]
     owner: str
-    acquired_at: StoredDatetime
+    renewed_at: StoredDatetime
     expires_at: StoredDatetime
+    nonce: Nonce | None = None
+
+
+class GateDoc(_Document):
+    """`gates`: `_id` `<c>`; "open" before a command's first effect, "void" when given up."""
+
+    state: Literal["open", "void"]
+    epoch: Annotated[int, strict_int(1)]
+    at: StoredDatetime
+    nonce: Nonce | None = None
 
 
 class TxAttemptDoc(_Document):
     """`tx_attempts`: the journal, written before the first broadcast, never updated."""
 
-    command_id: UuidText
+    ref: UuidText
+    item: Annotated[int, strict_int(0)]
     attempt: Annotated[int, strict_int(1)]
     txid: TxId
     signed_tx: dict[str, Any]
     expiration: Annotated[int, strict_int(0)]  # ms since the epoch, from raw_data
     created_at: StoredDatetime
+    nonce: Nonce | None = None
 
 
 class EventDoc(_Document):
     """`events`: the outbox. `body_json` is the exact text published, so every
-    re-publication is byte-identical; `published_at` is None until the broker confirmed."""
+    re-publication is byte-identical. Published once its `outbox` marker is gone."""
 
     command_id: UuidText | None
     seq: Annotated[int, strict_int(1)]
     routing_key: str  # the event's type
     body_json: str
-    message_id: str | None = None  # the command's AMQP message_id, carried through
     correlation_id: str | None = None
     created_at: StoredDatetime
-    published_at: StoredDatetime | None = None
-
-    @classmethod
-    def from_event(
-        cls,
-        event: Event,
-        *,
-        created_at: datetime,
-        message_id: str | None = None,
-        correlation_id: str | None = None,
-    ) -> EventDoc:
-        return cls(
-            _id=str(event.event_id),
-            command_id=str(event.command_id) if event.command_id else None,
-            seq=event.seq,
-            routing_key=event.type,
-            body_json=event.model_dump_json(),
-            message_id=message_id,
-            correlation_id=correlation_id,
-            created_at=created_at,
-        )
+    nonce: Nonce | None = None
 
     def event(self) -> Event:
         return Event.model_validate_json(self.body_json)
+
+
+class OutboxDoc(_Document):
+    """`outbox`: an event not yet confirmed by the broker (`_id` = event id)."""
+
+    created_at: StoredDatetime
+    nonce: Nonce | None = None
 
 
 def _encrypted_key(value: Any) -> dict[str, Any]:
@@ -230,10 +276,11 @@ def _encrypted_key(value: Any) -> dict[str, Any]:
 
 
 class WalletDoc(_Document):
-    """`wallets`: `_id` `<command_id>:<index>`; the private key only ever encrypted."""
+    """`wallets`: `_id` `<c>:<index>`; the private key only ever encrypted."""
 
-    command_id: UuidText
+    ref: UuidText
     index: Annotated[int, strict_int(0)]
+    command_id: UuidText
     address: Address
     public_key: Annotated[str, Field(pattern=r"^[0-9a-f]{128}$")]  # x||y, tronpy's form
     encrypted_key: Annotated[
@@ -243,3 +290,17 @@ class WalletDoc(_Document):
     label: Annotated[str, printable_text("label", 128)] | None = None
     purpose: Literal["deposit", "hot", "staking"]
     created_at: StoredDatetime
+    nonce: Nonce | None = None
+
+
+# The model of every collection the worker writes.
+DOCUMENTS: dict[str, type[_Document]] = {
+    "commands": CommandDoc,
+    "active": ActiveDoc,
+    "leases": LeaseDoc,
+    "gates": GateDoc,
+    "tx_attempts": TxAttemptDoc,
+    "events": EventDoc,
+    "outbox": OutboxDoc,
+    "wallets": WalletDoc,
+}

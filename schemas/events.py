@@ -4,9 +4,13 @@ No I/O here. `event_id` is deterministic (uuid5 of command id, state and
 attempt) so a re-published event carries the same id and subscribers can
 deduplicate on it. `type` is also the routing key, `<family>.<state>`:
 
-    wallet                      accepted  created  failed  rejected
+    wallet                      accepted  created  failed  rejected  needs_attention
     transfer, payout, stake     accepted  broadcast  confirmed  failed  rejected
+                                needs_attention
     command                     rejected  (poison whose family is unknown)
+
+`needs_attention` is not terminal: the worker could not decide the command's
+fate (it may have effects) and a human must look.
 
 Each state has a typed payload model; `Event.payload` holds its JSON form
 (None-valued optional fields left out). Events never carry private keys.
@@ -60,6 +64,7 @@ __all__ = [
     "EventPayload",
     "EventState",
     "FailedPayload",
+    "NeedsAttentionPayload",
     "RejectedPayload",
     "RejectionCode",
     "WalletCreatedPayload",
@@ -71,11 +76,13 @@ __all__ = [
 # Fixed namespace for uuid5 event ids; changing it would change every event id.
 EVENT_NAMESPACE = uuid.UUID("6f1c3a52-7d0e-5b8a-9c41-2e7f4d9a1b30")
 
-EventState = Literal["accepted", "broadcast", "confirmed", "failed", "rejected", "created"]
+EventState = Literal[
+    "accepted", "broadcast", "confirmed", "failed", "rejected", "created", "needs_attention"
+]
 
-_CHAIN_STATES = ("accepted", "broadcast", "confirmed", "failed", "rejected")
+_CHAIN_STATES = ("accepted", "broadcast", "confirmed", "failed", "rejected", "needs_attention")
 FAMILY_STATES: Final[dict[str, tuple[str, ...]]] = {
-    "wallet": ("accepted", "created", "failed", "rejected"),
+    "wallet": ("accepted", "created", "failed", "rejected", "needs_attention"),
     "transfer": _CHAIN_STATES,
     "payout": _CHAIN_STATES,
     "stake": _CHAIN_STATES,
@@ -193,6 +200,13 @@ class FailedPayload(_Frozen):
     errors: list[EventFieldError] | None = None
 
 
+class NeedsAttentionPayload(_Frozen):
+    """The worker cannot decide this command's fate on its own; an operator must look."""
+
+    code: Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]{0,63}$")]
+    message: str
+
+
 class WalletCreatedPayload(_Frozen):
     """The wallets of a `wallet.create`, in index order (labels follow the same order)."""
 
@@ -215,6 +229,7 @@ EventPayload = (
     | RejectedPayload
     | FailedPayload
     | WalletCreatedPayload
+    | NeedsAttentionPayload
 )
 STATE_PAYLOADS: Final[dict[str, type[BaseModel]]] = {
     "accepted": AcceptedPayload,
@@ -223,6 +238,7 @@ STATE_PAYLOADS: Final[dict[str, type[BaseModel]]] = {
     "failed": FailedPayload,
     "rejected": RejectedPayload,
     "created": WalletCreatedPayload,
+    "needs_attention": NeedsAttentionPayload,
 }
 
 

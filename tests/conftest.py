@@ -84,7 +84,11 @@ def make_worker(
             "TRON_WORKER_LOG__FORMAT": "json",
             "TRON_WORKER_LOG__LEVEL": "debug",
             "TRON_WORKER_KEYSTORE__MASTER_KEYS": TEST_MASTER_KEYS,
-            "TRON_WORKER_WORKER__LEASE_S": "3",
+            # Short leases so takeovers happen within a test; the database timeouts
+            # shrink with them (lease_s must outlast 1.5 x the worst-case store call).
+            "TRON_WORKER_WORKER__LEASE_S": "6",
+            "TRON_WORKER_MONGO__SOCKET_TIMEOUT_S": "1",
+            "TRON_WORKER_MONGO__SERVER_SELECTION_TIMEOUT_S": "1",
             "TRON_WORKER_WORKER__SWEEP_INTERVAL_S": "0.5",
             "PYTHONWARNINGS": "default",
             **overrides,

@@ -14,7 +14,7 @@ import signal
 import sys
 from typing import Any
 
-from worker import claims, executor
+from worker import claims, records
 from worker.cli import main
 
 
@@ -36,16 +36,16 @@ def plant(point: str) -> None:
         claims.Claims.claim = claim_then_die  # type: ignore[method-assign]
     elif point.startswith("wallet:"):
         remaining = [int(point.partition(":")[2])]
-        original_add = executor.StoreWallets.add
+        original_add = records.StoreWallets.add_once
 
-        async def add_then_maybe_die(self: Any, record: dict[str, Any]) -> bool:
-            stored = await original_add(self, record)
+        async def add_then_maybe_die(self: Any, *args: Any) -> dict[str, Any]:
+            stored = await original_add(self, *args)
             remaining[0] -= 1
             if remaining[0] == 0:
                 _die()
             return stored
 
-        executor.StoreWallets.add = add_then_maybe_die  # type: ignore[method-assign]
+        records.StoreWallets.add_once = add_then_maybe_die  # type: ignore[method-assign]
     else:
         raise SystemExit(f"unknown crash point {point!r}")
 

@@ -14,27 +14,18 @@ import socket
 import aiohttp
 import structlog
 
-from handlers import HANDLERS
-from schemas.payloads import PAYLOADS
-from worker.auth import Authenticator
 from worker.broker import Broker
-from worker.claims import Claims
 from worker.consumer import Consumer
 from worker.database import ensure_indexes, make_client, ping
 from worker.errors import TransientError
-from worker.executor import Executor
 from worker.health import DependencyCheck, HealthMonitor, tron_node_check
 from worker.keystore import Keystore, KeystoreError
-from worker.leases import Leases
 from worker.metrics import Metrics
-from worker.outbox import Outbox
-from worker.pipeline import Pipeline
-from worker.retries import Retrier
 from worker.settings import Settings
 from worker.sidecar import Sidecar, build_sidecar_app
 from worker.store import MongoStore
-from worker.sweeper import Sweeper
 from worker.topology import build_topology
+from worker.wiring import build_pipeline
 
 __all__ = ["StartupError", "run_worker", "serve_until_signalled"]
 
@@ -100,8 +91,18 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         interval_s=sc.check_interval_s,
         metrics=metrics,
     )
-    store = MongoStore(mongo[settings.mongo.database])
-    pipeline, sweeper, outbox = _build_pipeline(settings, broker, store, metrics)
+    try:
+        wired = build_pipeline(
+            settings,
+            store=MongoStore(mongo[settings.mongo.database]),
+            broker=broker,
+            keys=Keystore(settings.keystore),
+            owner=f"{socket.gethostname()}:{os.getpid()}",
+            metrics=metrics,
+        )
+    except (KeystoreError, ValueError) as exc:
+        raise StartupError(str(exc)) from None
+    pipeline, sweeper, outbox = wired.pipeline, wired.sweeper, wired.outbox
     consumer = Consumer(broker, pipeline.process, max_concurrency=settings.worker.max_concurrency)
     sidecar = Sidecar(
         build_sidecar_app(health, metrics, stale_after_s=sc.check_interval_s * 5 + 30),
@@ -135,63 +136,6 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         await http.close()
         await sidecar.stop()
         log.info("worker stopped")
-
-
-def _build_pipeline(
-    settings: Settings, broker: Broker, store: MongoStore, metrics: Metrics
-) -> tuple[Pipeline, Sweeper, Outbox]:
-    """The command path: keystore, authentication, claims, leases, outbox, executor, retries."""
-    try:
-        keystore = Keystore(settings.keystore)
-        authenticator = Authenticator(
-            required=settings.amqp.require_signature,
-            keys={k: v.get_secret_value().encode() for k, v in settings.amqp.hmac_keys.items()},
-            skew_s=settings.amqp.signature_skew_s,
-        )
-    except (KeystoreError, ValueError) as exc:
-        raise StartupError(str(exc)) from None
-    ws = settings.worker
-    leases = Leases(store, owner=f"{socket.gethostname()}:{os.getpid()}", lease_s=ws.lease_s)
-    outbox = Outbox(
-        store, broker.publish_event, metrics, sweep_after_s=max(2.0, ws.relay_interval_s * 4)
-    )
-    executor = Executor(
-        store=store,
-        leases=leases,
-        outbox=outbox,
-        handlers=HANDLERS,
-        parse_payload=lambda kind, payload: PAYLOADS[kind].model_validate(payload),
-        keys=keystore,
-        metrics=metrics,
-    )
-    retrier = Retrier(
-        broker,
-        broker.publish_event,
-        metrics,
-        max_attempts=settings.amqp.max_attempts,
-        give_up=executor.give_up,
-    )
-    pipeline = Pipeline(
-        authenticator=authenticator,
-        claims=Claims(store, leases),
-        executor=executor,
-        outbox=outbox,
-        retrier=retrier,
-        publish=broker.publish_event,
-        metrics=metrics,
-        command_timeout_s=ws.command_timeout_s,
-    )
-    sweeper = Sweeper(
-        store,
-        leases,
-        executor,
-        metrics,
-        lease_s=ws.lease_s,
-        max_epochs=2 * settings.amqp.max_attempts,
-        retention_days=ws.retention_days,
-        command_timeout_s=ws.command_timeout_s,
-    )
-    return pipeline, sweeper, outbox
 
 
 def _broker_probe(broker: Broker):  # type: ignore[no-untyped-def]

@@ -1,9 +1,12 @@
 """Command authentication (setting amqp.require_signature), as DESIGN.md specifies.
 
 `x-key-id` names the publisher's key; `x-signature` is the lowercase hex
-HMAC-SHA256 of the exact body bytes, compared in constant time; `issued_at`
-must be within the configured skew. Idempotency keys are then scoped per key
-id, so two publishers cannot collide on (or probe) each other's keys.
+HMAC-SHA256 of the exact body bytes, compared in constant time, on every
+delivery. The ±skew window on `issued_at` guards only a key that has no claim
+yet (the pipeline asks `Scope.fresh` when it would claim): retry tiers, late
+duplicates and redeliveries of a claimed command are authentic all the same.
+Idempotency keys are scoped per key id, so two publishers cannot collide on
+(or probe) each other's keys.
 """
 
 from __future__ import annotations
@@ -12,21 +15,28 @@ import hashlib
 import hmac
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from schemas.commands import Envelope
+from worker.errors import Unauthenticated
 from worker.ports import Delivery
 
-__all__ = ["UNSCOPED", "Authenticator", "Unauthenticated"]
+__all__ = ["UNSCOPED", "Authenticator", "Scope", "Unauthenticated"]
 
 UNSCOPED = "-"  # the idempotency scope when authentication is off
 _KEY_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _HEX_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
-class Unauthenticated(Exception):
-    """The delivery's signature or timing is not acceptable (rejected UNAUTHENTICATED)."""
+@dataclass(frozen=True)
+class Scope:
+    """Who sent an authentic delivery, and whether it may claim a new key."""
+
+    key_id: str  # the idempotency scope (UNSCOPED when authentication is off)
+    skew_s: float = 0.0  # |issued_at - now|
+    fresh: bool = True  # within the skew window: may claim a key nobody claimed yet
 
 
 class Authenticator:
@@ -50,14 +60,14 @@ class Authenticator:
         self._skew_s = skew_s
         self._clock = clock or (lambda: datetime.now(UTC))
 
-    def authenticate(self, delivery: Delivery, envelope: Envelope) -> str:
-        """The idempotency scope of an authentic delivery.
+    def authenticate(self, delivery: Delivery, envelope: Envelope) -> Scope:
+        """The idempotency scope of an authentic delivery, with its freshness.
 
         Raises:
             Unauthenticated: with a reason that names no secret.
         """
         if not self._required:
-            return UNSCOPED
+            return Scope(UNSCOPED)
         headers = delivery.headers or {}
         key_id = _text(headers.get("x-key-id"))
         signature = _text(headers.get("x-signature"))
@@ -70,9 +80,13 @@ class Authenticator:
         if not _HEX_SHA256.match(signature) or not hmac.compare_digest(expected, signature):
             raise Unauthenticated("x-signature does not match the body")
         skew_s = abs((self._clock() - envelope.issued_at).total_seconds())
-        if skew_s > self._skew_s:
-            raise Unauthenticated(f"issued_at is {skew_s:.0f} s from this worker's clock")
-        return key_id
+        return Scope(key_id, skew_s, fresh=skew_s <= self._skew_s)
+
+    def stale_message(self, scope: Scope) -> str:
+        return (
+            f"issued_at is {scope.skew_s:.0f} s from this worker's clock "
+            f"(allowed ±{self._skew_s:.0f} s for a new idempotency key)"
+        )
 
 
 def _text(value: Any) -> str | None:

@@ -1,9 +1,12 @@
 """The claim: insert the command under `<scope>:<idempotency key>`; the insert decides.
 
-new key            -> Claimed (with lease epoch 1)
-same type+payload  -> Duplicate (terminal: re-publish; else the lease decides)
-different payload  -> Conflict (IDEMPOTENCY_CONFLICT; the original is untouched)
-unclaimed, expired -> None (EXPIRED)
+The insert comes first (no read before it), and a landed insert is lease epoch 1:
+
+new key, fresh      -> Claimed (this worker holds epoch 1)
+same type+payload   -> Duplicate (terminal: re-publish; else the lease decides)
+different payload   -> Conflict (IDEMPOTENCY_CONFLICT; the original is untouched)
+unclaimed, expired  -> Refused EXPIRED
+unclaimed, stale    -> Refused UNAUTHENTICATED (outside the signature's skew window)
 """
 
 from __future__ import annotations
@@ -13,12 +16,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from schemas.commands import Command
+from schemas.documents import command_key, command_ref
 from worker.errors import TransientError
 from worker.leases import Lease, Leases
 from worker.ports import Delivery
-from worker.store import CommandStore, Doc
+from worker.records import Commands
+from worker.store import Doc
 
-__all__ = ["Claimed", "Claims", "Conflict", "Duplicate"]
+__all__ = ["Claimed", "Claims", "Conflict", "Duplicate", "Refused"]
 
 
 @dataclass(frozen=True)
@@ -37,39 +42,32 @@ class Conflict:
     existing: Doc
 
 
+@dataclass(frozen=True)
+class Refused:
+    code: str
+
+
 class Claims:
     def __init__(
-        self, store: CommandStore, leases: Leases, clock: Callable[[], datetime] | None = None
+        self, commands: Commands, leases: Leases, clock: Callable[[], datetime] | None = None
     ) -> None:
-        self._store = store
+        self._commands = commands
         self._leases = leases
         self._clock = clock or (lambda: datetime.now(UTC))
 
     async def claim(
-        self, command: Command, scope: str, delivery: Delivery, *, expired: bool
-    ) -> Claimed | Duplicate | Conflict | None:
-        key = f"{scope}:{command.idempotency_key}"
-        existing = await self._store.get("commands", key)
-        if existing is None:
-            if expired:
-                return None
+        self, command: Command, scope: str, delivery: Delivery, *, expired: bool, stale: bool
+    ) -> Claimed | Duplicate | Conflict | Refused:
+        key = command_key(scope, command.idempotency_key)
+        if not expired and not stale:
             doc = self._document(key, command, scope, delivery)
-            # The sweeper's marker goes first: a crash right after the claim must leave
-            # something that the sweeper finds (it drops markers of finished commands).
-            marker = {
-                "_id": key,
-                "command_id": doc["command_id"],
-                "created_at": doc["created_at"],
-                "expires_at": doc["expires_at"],
-            }
-            await self._store.insert("active", marker)
-            if await self._store.insert("commands", doc):
-                lease = await self._leases.acquire(doc["command_id"], 1)
-                # None: a sweeper already took epoch 1 of our fresh claim; it finishes it.
-                return Claimed(doc, lease) if lease is not None else Duplicate(doc)
-            existing = await self._store.get("commands", key)
-            if existing is None:
-                raise TransientError(f"command {key} vanished between insert and read")
+            if await self._commands.insert(doc):
+                return Claimed(doc, self._leases.of_claim(doc["ref"]))
+        existing = await self._commands.get(key)
+        if existing is None:
+            if expired or stale:
+                return Refused("EXPIRED" if expired else "UNAUTHENTICATED")
+            raise TransientError(f"command {key} vanished between insert and read")
         if existing["type"] != command.type or existing["payload_hash"] != command.payload_hash:
             return Conflict(existing)
         return Duplicate(existing)
@@ -77,11 +75,15 @@ class Claims:
     async def take_over(self, existing: Doc) -> Lease | None:
         return await self._leases.take_over(existing)
 
+    async def mark_active(self, existing: Doc) -> None:
+        await self._commands.mark_active(existing)
+
     def _document(self, key: str, command: Command, scope: str, delivery: Delivery) -> Doc:
         envelope = command.envelope
         now = self._clock()
         return {
             "_id": key,
+            "ref": command_ref(key),
             "command_id": str(envelope.command_id),
             "idempotency_key": envelope.idempotency_key,
             "scope": scope,

@@ -70,7 +70,12 @@ class Consumer:
             await self._process(family, message)
         except Exception:
             # A bug past the pipeline's own handling must not take the whole worker down
-            # (it would cancel every other delivery): log it; unacked, it is redelivered.
+            # (it would cancel every other delivery), nor hold a prefetch slot for good:
+            # log it and hand the delivery back (a no-op if it was settled already).
             log.exception("delivery crashed", family=family)
+            try:
+                await message.nack(requeue=True)
+            except Exception as exc:
+                log.warning("nack after a crash failed", error=type(exc).__name__)
         finally:
             self._slots.release()

@@ -1,14 +1,22 @@
 """The worker's error classes; foreign exceptions are mapped to these once, at the edge.
 
-WorkerError
- +-- TransientError     retry with bounded backoff (timeouts, 5xx, broker/DB loss)
- +-- PermanentError     never retried: a `failed` or `rejected` event, then ack
- +-- PoisonMessage      cannot even be parsed: dead-letter it
+The tree of what is actually raised (and by whom):
+
+WorkerError                   `code` is what events and metrics carry
+ +-- TransientError           the outcome is unknown: retry with bounded backoff
+ |    |                       (worker.store, worker.broker, worker.database)
+ |    +-- LeaseLost           a later lease epoch exists: stop (worker.leases)
+ +-- PermanentError           retrying cannot help: `failed`, or a dead letter
+ |    +-- KeystoreError       a key cannot be made, opened or trusted (worker.keystore)
+ +-- Unauthenticated          signature or timing not acceptable: `rejected` (worker.auth)
+
+What cannot be parsed at all is not an exception here: schemas.errors.NotAnEnvelope
+marks it, and the pipeline dead-letters it as poison.
 """
 
 from __future__ import annotations
 
-__all__ = ["PermanentError", "PoisonMessage", "TransientError", "WorkerError"]
+__all__ = ["LeaseLost", "PermanentError", "TransientError", "Unauthenticated", "WorkerError"]
 
 
 class WorkerError(Exception):
@@ -28,13 +36,19 @@ class TransientError(WorkerError):
     code = "TRANSIENT"
 
 
+class LeaseLost(TransientError):
+    """Another worker holds a later epoch: stop working on this command."""
+
+    code = "LEASE_LOST"
+
+
 class PermanentError(WorkerError):
     """Retrying cannot help; report it and acknowledge the command."""
 
     code = "PERMANENT"
 
 
-class PoisonMessage(WorkerError):
-    """The delivery is not a command at all; dead-letter it with the reason."""
+class Unauthenticated(WorkerError):
+    """The delivery's signature or timing is not acceptable (rejected UNAUTHENTICATED)."""
 
-    code = "POISON"
+    code = "UNAUTHENTICATED"

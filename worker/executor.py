@@ -1,9 +1,17 @@
 """Runs a claimed command under its lease: the handler, its events, the terminal state.
 
-Order is the invariant (DESIGN.md rule 7): the handler's side effects and its
-events are stored first, then the command is marked terminal, then the events
-are published (fast path; the outbox sweep covers a crash in between). The
-command document lists its event ids, so nothing here searches the history.
+Order is the invariant (DESIGN.md rule 7): every effect and every event is
+stored after a fencing check, the events before the state they announce; the
+command document is written once, at the end (state, terminal flag and event
+list together); then the events are published (fast path; the outbox relay
+covers a crash in between). The executor knows no command family: the
+registry (handlers.COMMAND_TYPES) gives each type's payload model, handler and
+"has effects" test.
+
+Giving up is decided by the gate (worker/records.py): a command is failed by
+giving up only if voiding its gate succeeds, i.e. no effect ever started; one
+that may have effects is resumed, or, when that cannot help, goes to
+`needs_attention`. It is never failed beside something it already did.
 """
 
 from __future__ import annotations
@@ -15,179 +23,213 @@ from typing import Any
 
 import structlog
 
-from handlers.ports import CommandContext, Completed, Deps, Failed, Handler, KeyMaker, Outcome
-from schemas.events import Event, event_id_for
-from worker.errors import PermanentError, TransientError
-from worker.leases import Lease, LeaseLost, Leases
+from handlers.ports import (
+    CommandContext,
+    CommandType,
+    Completed,
+    Deps,
+    Failed,
+    KeyMaker,
+    NeedsAttention,
+    Outcome,
+)
+from worker.errors import LeaseLost, PermanentError, TransientError
+from worker.leases import Lease, Leases
 from worker.metrics import Metrics
-from worker.outbox import Outbox, event_doc
-from worker.store import CommandStore, Doc
+from worker.outbox import Outbox, command_event, event_doc
+from worker.records import Commands, Gates, StoreWallets
+from worker.store import Doc
 
-__all__ = ["Executor", "StoreWallets"]
+__all__ = ["Executor"]
 
 log = structlog.get_logger()
-
-
-class StoreWallets:
-    """The handlers' WalletStore over the `wallets` collection (`_id` = `<command_id>:<i>`)."""
-
-    def __init__(self, store: CommandStore) -> None:
-        self._store = store
-
-    async def of_command(self, command_id: str, count: int) -> list[dict[str, Any]]:
-        found = [await self._store.get("wallets", f"{command_id}:{i}") for i in range(count)]
-        return [record for record in found if record is not None]
-
-    async def add(self, record: dict[str, Any]) -> bool:
-        return await self._store.insert("wallets", record)
 
 
 class Executor:
     def __init__(
         self,
         *,
-        store: CommandStore,
+        commands: Commands,
+        gates: Gates,
+        wallets: StoreWallets,
         leases: Leases,
         outbox: Outbox,
-        handlers: Mapping[str, Handler],
-        parse_payload: Callable[[str, dict[str, Any]], Any],
+        types: Mapping[str, CommandType],  # type: ignore[type-arg]
         keys: KeyMaker,
         metrics: Metrics,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
-        self._store = store
+        self._commands = commands
+        self._gates = gates
+        self._wallets = wallets
         self._leases = leases
         self._outbox = outbox
-        self._handlers = handlers
-        self._parse_payload = parse_payload
+        self._types = types
         self._keys = keys
         self._metrics = metrics
         self._clock = clock or (lambda: datetime.now(UTC))
 
     def handles(self, command_type: str) -> bool:
-        return command_type in self._handlers
+        return command_type in self._types
 
-    async def execute(self, command: Doc, lease: Lease) -> Outcome:
-        """Run the command to a terminal state; raises TransientError (LeaseLost too)."""
+    async def execute(self, command: Doc, lease: Lease, *, fresh: bool) -> Outcome | None:
+        """Run the command to its end under `lease`; None when there was nothing to do.
+
+        fresh: this worker's claim insert just landed, so its document is current; any
+        other holder (a takeover) re-reads the command first.
+
+        Raises:
+            TransientError: the outcome is unknown (LeaseLost: someone else carries on).
+        """
+        if not fresh:
+            current = await self._commands.get(command["_id"])
+            if current is None:
+                raise TransientError(f"command {command['_id']} vanished under its lease")
+            command = current
+            if command["terminal"]:
+                return None
         command = dict(command, events=list(command.get("events", [])))
-        context = CommandContext(
-            command_id=command["command_id"],
-            type=command["type"],
-            payload=self._parse_payload(command["type"], command["payload"]),
-            idempotency_key=command["idempotency_key"],
-            expires_at=command["expires_at"],
-        )
-        structlog.contextvars.bind_contextvars(command_id=context.command_id, epoch=lease.epoch)
-        deps = Deps(
-            fence=partial(self._leases.check, lease),
-            emit=partial(self._emit, command),
-            now=self._clock,
-            wallets=StoreWallets(self._store),
-            keys=self._keys,
-        )
+        structlog.contextvars.bind_contextvars(ref=command["ref"], epoch=lease.epoch)
+        emitted: list[Doc] = []
         try:
             async with self._leases.kept(lease):
-                await self._leases.check(lease)
-                outcome = await self._run_handler(command, context, deps)
-                await self._finish(command, lease, outcome)
+                outcome = await self._run(command, lease, emitted)
+                if outcome is not None:
+                    await self._finish(command, lease, outcome, emitted, unmark=not fresh)
         except TransientError as exc:
             if not isinstance(exc, LeaseLost):
                 # Free the command at once for the retry delivery (or the sweeper).
                 await self._leases.release(lease)
             raise
-        await self._outbox.flush(command["events"])
+        await self._outbox.flush(emitted)
         return outcome
 
-    async def give_up(self, command_id: str, reason: str) -> bool | None:
-        """After retries ran out: fail a claimed command that signed nothing.
+    async def give_up(
+        self,
+        key: str,
+        code: str,
+        message: str,
+        *,
+        attention: bool,
+        held: tuple[Doc, Lease] | None = None,
+    ) -> str:
+        """End a command that cannot go on; what happened, as a word.
 
-        True: failed now (its event is stored and published); False: it is terminal,
-        it signed a transaction, or another worker holds it; None: it was never claimed.
+        "failed"     it had no effect and never will (gate voided): `failed`, retry_safe
+        "attention"  it may have effects and `attention` was asked: `needs_attention`
+        "resume"     it may have effects: left active, for the sweeper to finish
+        "terminal"   it had already ended;  "held": another worker holds it
+        "unclaimed"  there is no such claim
         """
-        found = await self._store.command_by_id(command_id)
-        if found is None:
-            return None
-        command = dict(found, events=list(found.get("events", [])))
-        if command["terminal"] or await self._store.get("tx_attempts", f"{command_id}:1"):
-            return False
-        lease = await self._leases.take_over(command)
-        if lease is None:
-            return False
-        message = f"gave up after repeated transient failures: {reason}"
-        await self._finish(command, lease, Failed("RETRIES_EXHAUSTED", message, retry_safe=True))
-        await self._outbox.flush(command["events"])
-        return True
+        if held is not None:
+            command, lease = held
+        else:
+            found = await self._commands.get(key)
+            if found is None:
+                return "unclaimed"
+            if found["terminal"]:
+                return "terminal"
+            taken = await self._leases.take_over(found)
+            if taken is None:
+                return "held"
+            lease, command = taken, await self._commands.get(key) or found
+            if command["terminal"]:
+                return "terminal"
+        command = dict(command, events=list(command.get("events", [])))
+        outcome: Outcome
+        if await self._gates.void(command["ref"], lease.epoch):
+            outcome = Failed(code, message, retry_safe=True)
+        elif attention:
+            outcome = NeedsAttention(code, message)
+        else:
+            await self._commands.mark_active(command)
+            await self._leases.release(lease)
+            return "resume"
+        emitted: list[Doc] = []
+        await self._finish(command, lease, outcome, emitted, unmark=True)
+        await self._outbox.flush(emitted)
+        return "failed" if isinstance(outcome, Failed) else "attention"
 
-    async def _finish(self, command: Doc, lease: Lease, outcome: Outcome) -> None:
-        """Store the failure event (if any), then the terminal state: events come first."""
+    async def _run(self, command: Doc, lease: Lease, emitted: list[Doc]) -> Outcome | None:
+        entry = self._types[command["type"]]
+        context: CommandContext[Any] = CommandContext(
+            ref=command["ref"],
+            command_id=command["command_id"],
+            type=command["type"],
+            payload=entry.payload.model_validate(command["payload"]),
+            idempotency_key=command["idempotency_key"],
+            expires_at=command["expires_at"],
+            epoch=lease.epoch,
+        )
+        deps = Deps(
+            fence=partial(self._leases.check, lease),
+            emit=partial(self._emit, command, lease, emitted),
+            now=self._clock,
+            wallets=self._wallets,
+            keys=self._keys,
+        )
+        ref = command["ref"]
+        if context.expires_at <= self._clock() and not await self._gates.is_open(ref):
+            # Never start a command after its expiry (a replayed dead letter must not pay).
+            if await self._gates.void(ref, lease.epoch):
+                return Failed("EXPIRED", "the command expired before it started", retry_safe=True)
+        if not await self._gates.open(ref, lease.epoch):
+            log.info("command was given up meanwhile; its give-up finishes it")
+            return None
+        try:
+            return await entry.handle(context, deps)
+        except PermanentError as exc:
+            # Retrying cannot help. A command with stored effects is never failed here:
+            # only its handler could say what they mean.
+            if await entry.has_effects(context, deps):
+                return NeedsAttention(exc.code, str(exc))
+            return Failed(exc.code, str(exc), retry_safe=True)
+
+    async def _finish(
+        self, command: Doc, lease: Lease, outcome: Outcome, emitted: list[Doc], *, unmark: bool
+    ) -> None:
+        """Store the outcome's event (after its fence), then write the command once."""
+        emit = partial(self._emit, command, lease, emitted)
         if isinstance(outcome, Failed):
-            payload = {
-                "code": outcome.code,
-                "message": outcome.message,
-                "retry_safe": outcome.retry_safe,
-            }
-            await self._emit(command, "failed", payload)
-        await self._leases.check(lease)
-        now = self._clock()
-        await self._store.set_fields(
-            "commands",
-            command["_id"],
+            payload = {"code": outcome.code, "message": outcome.message}
+            await emit("failed", {**payload, "retry_safe": outcome.retry_safe})
+        elif isinstance(outcome, NeedsAttention):
+            await emit("needs_attention", {"code": outcome.code, "message": outcome.message})
+            self._metrics.needs_attention_total.labels(command["type"]).inc()
+            log.error("command needs attention", code=outcome.code, reason=outcome.message)
+        terminal = not isinstance(outcome, NeedsAttention)
+        state = {Completed: "completed", Failed: "failed", NeedsAttention: "needs_attention"}
+        await self._commands.write(
+            command,
             {
-                "state": "completed" if isinstance(outcome, Completed) else "failed",
-                "terminal": True,
-                "terminal_at": now,
-                "updated_at": now,
+                "state": state[type(outcome)],
+                "terminal": terminal,
+                "terminal_at": self._clock() if terminal else None,
+                "events": command["events"],
             },
         )
-        await self._store.delete("active", command["_id"])
+        if unmark or not terminal:
+            await self._commands.unmark(command["_id"])
 
-    async def _run_handler(self, command: Doc, context: CommandContext, deps: Deps) -> Outcome:
-        if context.expires_at <= self._clock() and not await self._started(command):
-            # Never start a command after its expiry (a replayed dead letter must not pay).
-            return Failed("EXPIRED", "the command expired before it started", retry_safe=True)
-        try:
-            return await self._handlers[context.type](context, deps)
-        except PermanentError as exc:
-            # Retrying cannot help. Handlers that sign must turn their own errors into
-            # outcomes before this point: only they know whether a transaction may land.
-            return Failed(exc.code, str(exc), retry_safe=not await self._journaled(command))
-
-    async def _journaled(self, command: Doc) -> bool:
-        return await self._store.get("tx_attempts", f"{command['command_id']}:1") is not None
-
-    async def _started(self, command: Doc) -> bool:
-        command_id = command["command_id"]
-        if command["events"] or await self._store.get("tx_attempts", f"{command_id}:1"):
-            return True
-        return await self._store.get("wallets", f"{command_id}:0") is not None
-
-    async def _emit(self, command: Doc, state: str, payload: dict[str, Any]) -> None:
-        """Store the command's event for `state` once, and list it on the command."""
-        event_uuid = event_id_for(command["command_id"], state, 0)
-        event_id = str(event_uuid)
-        if event_id in command["events"]:
-            return
+    async def _emit(
+        self,
+        command: Doc,
+        lease: Lease,
+        emitted: list[Doc],
+        state: str,
+        payload: dict[str, Any],
+        *,
+        attempt: int = 0,
+        item: int | None = None,
+    ) -> None:
+        """Store the command's event for (state, attempt, item) once, after the fence."""
         now = self._clock()
-        event = Event(
-            event_id=event_uuid,
-            seq=len(command["events"]) + 1,
-            type=f"{command['type'].split('.', 1)[0]}.{state}",
-            command_id=command["command_id"],
-            idempotency_key=command["idempotency_key"],
-            occurred_at=now,
-            payload=payload,
+        event = command_event(command, state, payload, occurred_at=now, attempt=attempt, item=item)
+        if str(event.event_id) in command["events"]:
+            return
+        await self._leases.check(lease)  # events only after the check
+        doc = await self._outbox.add(
+            event_doc(event, correlation_id=command.get("correlation_id"), created_at=now)
         )
-        await self._outbox.add(
-            event_doc(
-                event_id=event_id,
-                command_id=command["command_id"],
-                seq=event.seq,
-                routing_key=event.type,
-                body_json=event.model_dump_json(),
-                correlation_id=command.get("correlation_id"),
-                created_at=now,
-            )
-        )
-        # The lease holder is the command's only writer, so its in-memory list is current.
-        command["events"].append(event_id)
-        await self._store.set_fields("commands", command["_id"], {"events": command["events"]})
+        command["events"].append(doc["_id"])
+        emitted.append(doc)

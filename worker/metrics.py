@@ -67,6 +67,18 @@ class Metrics:
             ["queue", "reason"],
             registry=r,
         )
+        self.background_errors_total = Counter(
+            "tron_worker_background_errors",
+            "Failed rounds or items of a background loop (it logs, backs off and goes on)",
+            ["loop"],
+            registry=r,
+        )
+        self.needs_attention_total = Counter(
+            "tron_worker_needs_attention",
+            "Commands whose fate the worker could not decide; an operator must look",
+            ["type"],
+            registry=r,
+        )
         self.lease_takeovers_total = Counter(
             "tron_worker_lease_takeovers",
             "Commands taken over after their lease expired",

@@ -2,73 +2,73 @@
 
 Each step is a small function; a step that refuses the command returns a
 rejection, which is published (with confirm) before the ack. Outcomes are
-values; exceptions mean "unknown", and `Retrier` turns them into a later
-delivery or, once attempts run out, a dead letter.
+values; exceptions mean "unknown", and `_settle` turns them into a later
+delivery, a dead letter with the command given up, or (when even that cannot
+be done) a requeue after a backoff. Every delivery ends acked, copied
+elsewhere then acked, or nacked for redelivery: none is left unsettled.
+
+Who may speak for a command: an event naming a command (its `command_id`,
+`idempotency_key`, and an id derived from its claim) is published only for an
+authentic delivery. What fails authentication or cannot be parsed gets a
+rejection that names nobody, under an id derived from the body's hash.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 import structlog
 
 from schemas.commands import Command, Envelope, expired, parse_envelope, parse_payload
-from schemas.errors import InvalidCommand, NotAnEnvelope
-from schemas.events import Event, event_id_for
-from worker.auth import Authenticator, Unauthenticated
-from worker.claims import Claimed, Claims, Conflict, Duplicate
-from worker.errors import PermanentError, TransientError
+from schemas.documents import command_key, command_ref
+from schemas.errors import FieldError, InvalidCommand, NotAnEnvelope
+from schemas.events import Event, rejected_event
+from worker.auth import Authenticator, Scope
+from worker.claims import Claimed, Claims, Conflict, Duplicate, Refused
+from worker.errors import PermanentError, TransientError, Unauthenticated
 from worker.executor import Executor
 from worker.metrics import Metrics
 from worker.outbox import Outbox
 from worker.ports import Delivery, EventSink
 from worker.retries import Retrier
+from worker.store import Doc
 
-__all__ = ["CommandIds", "Pipeline", "Rejection", "recover_ids"]
+__all__ = ["Pipeline", "Progress", "Rejection"]
 
 log = structlog.get_logger()
 
 
 @dataclass(frozen=True)
-class CommandIds:
-    """What can be recovered from a body without trusting it."""
+class Rejection:
+    """Refused before anything was signed: always safe to correct and resend with a new key."""
 
-    command_ref: str
-    command_id: uuid.UUID | None
-    idempotency_key: str | None
-    type: str | None
-
-
-def recover_ids(body: bytes) -> CommandIds:
-    """Best-effort ids from any body; a body we cannot read is referred to by its hash."""
-    fallback = "body-sha256:" + hashlib.sha256(body).hexdigest()
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return CommandIds(fallback, None, None, None)
-    if not isinstance(data, dict):
-        return CommandIds(fallback, None, None, None)
-    command_id = _as_uuid(data.get("command_id"))
-    key = data.get("idempotency_key")
-    key = key if isinstance(key, str) and 0 < len(key) <= 255 and key.isprintable() else None
-    kind = data.get("type")
-    kind = kind if isinstance(kind, str) and len(kind) <= 64 and kind.isprintable() else None
-    return CommandIds(str(command_id) if command_id else fallback, command_id, key, kind)
+    code: str
+    message: str
+    errors: list[FieldError] = field(default_factory=list)
 
 
-def _as_uuid(value: Any) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value) if isinstance(value, str) else None
-    except ValueError:
-        return None
+@dataclass
+class Progress:
+    """How far one delivery got: what is known (and trusted) about it so far."""
+
+    family: str
+    delivery: Delivery
+    type_label: str = "unknown"  # a metric label: only ever a validated type
+    envelope: Envelope | None = None
+    scope: Scope | None = None  # set once the delivery is authentic
+    command: Command | None = None
+    claimed: Doc | None = None  # the stored command, once claimed or found
+
+    @property
+    def key(self) -> str | None:
+        if self.scope is None or self.envelope is None:
+            return None
+        return command_key(self.scope.key_id, self.envelope.idempotency_key)
 
 
 async def _ack(delivery: Delivery) -> None:
@@ -80,15 +80,6 @@ async def _ack(delivery: Delivery) -> None:
         log.warning(
             "ack lost with the channel; the broker will redeliver", error=type(exc).__name__
         )
-
-
-@dataclass(frozen=True)
-class Rejection:
-    """Refused before anything was signed: always safe to correct and resend with a new key."""
-
-    code: str
-    message: str
-    errors: list[dict[str, str]] = field(default_factory=list)
 
 
 class Pipeline:
@@ -116,60 +107,57 @@ class Pipeline:
         self._clock = clock or (lambda: datetime.now(UTC))
 
     async def process(self, family: str, delivery: Delivery) -> None:
-        """Handle one delivery to an ack (or a retry/dead letter); never raises but on cancel."""
-        ids = recover_ids(delivery.body)
-        kind = ids.type or "unknown"
-        structlog.contextvars.bind_contextvars(
-            family=family, command_ref=ids.command_ref, message_id=delivery.message_id
-        )
+        """Handle one delivery until it is settled; never raises but on cancel."""
+        progress = Progress(family, delivery)
+        structlog.contextvars.bind_contextvars(family=family, message_id=delivery.message_id)
         started_s = time.monotonic()
         self._metrics.inflight_commands.inc()
         try:
-            async with asyncio.timeout(self._command_timeout_s):
-                outcome = await self._steps(family, delivery)
-        except PermanentError as exc:
-            # Retrying cannot help (the database refused an operation): park it, never retry.
-            log.error("command failed permanently", code=exc.code, error=str(exc))
-            outcome = await self._retrier.give_up_permanently(family, delivery, ids, exc)
-            self._metrics.commands_total.labels(kind, outcome).inc()
-        except Exception as exc:
-            # TransientError or a bug: the outcome is unknown, so try again later.
-            if not isinstance(exc, TransientError):
-                log.exception("command handling crashed")
-            outcome = await self._retrier.defer(family, delivery, ids, exc)
-            self._metrics.commands_total.labels(kind, outcome).inc()
-        else:
-            await _ack(delivery)
-            self._metrics.commands_total.labels(kind, outcome).inc()
-            log.info("command handled", outcome=outcome, type=kind)
+            try:
+                async with asyncio.timeout(self._command_timeout_s):
+                    outcome = await self._steps(progress)
+            except Exception as exc:
+                outcome = await self._settle(progress, exc)
+            else:
+                await _ack(delivery)
+                log.info("command handled", outcome=outcome, type=progress.type_label)
+            self._metrics.commands_total.labels(progress.type_label, outcome).inc()
         finally:
             self._metrics.inflight_commands.dec()
-            self._metrics.command_duration_seconds.labels(kind).observe(
+            self._metrics.command_duration_seconds.labels(progress.type_label).observe(
                 time.monotonic() - started_s
             )
             structlog.contextvars.clear_contextvars()
 
-    async def _steps(self, family: str, delivery: Delivery) -> str:
+    # --- the steps ------------------------------------------------------------------------
+
+    async def _steps(self, progress: Progress) -> str:
+        body = progress.delivery.body
         try:
-            envelope = parse_envelope(delivery.body)
+            progress.envelope = envelope = parse_envelope(body)
         except NotAnEnvelope as exc:
-            await self._retrier.poison(family, delivery, recover_ids(delivery.body), exc.reason)
-            return "poison"
+            await self._retrier.dead_letter(
+                progress.family, progress.delivery, "poison", exc.reason
+            )
+            return await self._reject(progress, Rejection("POISON", exc.reason))
         try:
-            scope = self._auth.authenticate(delivery, envelope)
-            command = self._validate(family, envelope)
+            progress.scope = self._auth.authenticate(progress.delivery, envelope)
         except Unauthenticated as exc:
-            return await self._reject(
-                family, delivery, envelope, Rejection("UNAUTHENTICATED", str(exc))
+            await self._retrier.dead_letter(
+                progress.family, progress.delivery, "unauthenticated", str(exc)
             )
+            return await self._reject(progress, Rejection("UNAUTHENTICATED", str(exc)))
+        structlog.contextvars.bind_contextvars(command_id=str(envelope.command_id))
+        try:
+            progress.command = self._validate(progress.family, envelope)
         except InvalidCommand as exc:
-            rejection = Rejection(
-                "INVALID_COMMAND",
-                exc.reason,
-                [{"field": e["field"], "message": e["message"]} for e in exc.errors],
-            )
-            return await self._reject(family, delivery, envelope, rejection)
-        return await self._claim_and_run(family, delivery, command, scope)
+            errors = [FieldError(field=e["field"], message=e["message"]) for e in exc.errors]
+            return await self._reject(progress, Rejection("INVALID_COMMAND", exc.reason, errors))
+        progress.type_label = progress.command.type
+        if not self._executor.handles(progress.command.type):
+            message = f"command type {progress.command.type!r} is not implemented yet"
+            return await self._reject(progress, Rejection("NOT_IMPLEMENTED", message))
+        return await self._claim_and_run(progress, progress.command, progress.scope)
 
     def _validate(self, family: str, envelope: Envelope) -> Command:
         if envelope.family != family:
@@ -184,83 +172,74 @@ class Pipeline:
             )
         return Command(envelope, parse_payload(envelope))
 
-    async def _claim_and_run(
-        self, family: str, delivery: Delivery, command: Command, scope: str
-    ) -> str:
+    async def _claim_and_run(self, progress: Progress, command: Command, scope: Scope) -> str:
         envelope = command.envelope
-        structlog.contextvars.bind_contextvars(command_id=str(envelope.command_id))
-        if not self._executor.handles(command.type):
-            message = f"command type {command.type!r} is not implemented yet"
-            return await self._reject(
-                family, delivery, envelope, Rejection("NOT_IMPLEMENTED", message)
-            )
         claim = await self._claims.claim(
-            command, scope, delivery, expired=expired(envelope, self._clock())
+            command,
+            scope.key_id,
+            progress.delivery,
+            expired=expired(envelope, self._clock()),
+            stale=not scope.fresh,
         )
-        if claim is None:
-            return await self._reject(
-                family,
-                delivery,
-                envelope,
-                Rejection("EXPIRED", f"the command expired at {envelope.expires_at.isoformat()}"),
-            )
+        if isinstance(claim, Refused):
+            if claim.code == "EXPIRED":
+                message = f"the command expired at {envelope.expires_at.isoformat()}"
+            else:
+                message = self._auth.stale_message(scope)
+            return await self._reject(progress, Rejection(claim.code, message))
         if isinstance(claim, Conflict):
-            return await self._reject(
-                family,
-                delivery,
-                envelope,
-                Rejection(
-                    "IDEMPOTENCY_CONFLICT",
-                    f"idempotency key already used by command {claim.existing['command_id']} "
-                    "with a different type or payload",
-                ),
-                ref_suffix=f":conflict:{command.payload_hash[:16]}",
+            message = (
+                f"idempotency key already used by command {claim.existing['command_id']} "
+                "with a different type or payload"
             )
+            return await self._reject(progress, Rejection("IDEMPOTENCY_CONFLICT", message))
         if isinstance(claim, Duplicate):
-            if claim.existing["terminal"]:
-                await self._outbox.flush(claim.existing.get("events", []), again=True)
+            progress.claimed = existing = claim.existing
+            if existing["terminal"]:
+                await self._outbox.republish(existing.get("events", []))
                 return "duplicate"
-            lease = await self._claims.take_over(claim.existing)
+            lease = await self._claims.take_over(existing)
             if lease is None:
+                # Its holder is alive, or its lease has not run out yet: make sure the
+                # sweeper will find it before this delivery goes.
+                await self._claims.mark_active(existing)
                 return "duplicate-in-progress"
             self._metrics.lease_takeovers_total.inc()
-            await self._executor.execute(claim.existing, lease)
+            await self._executor.execute(existing, lease, fresh=False)
             return "resumed"
-        assert isinstance(claim, Claimed)
-        await self._executor.execute(claim.command, claim.lease)
+        progress.claimed = claim.command
+        await self._executor.execute(claim.command, claim.lease, fresh=True)
         return "executed"
 
-    async def _reject(
-        self,
-        family: str,
-        delivery: Delivery,
-        envelope: Envelope,
-        rejection: Rejection,
-        ref_suffix: str = "",
-    ) -> str:
-        """Publish `<family>.rejected` (confirmed) for a command refused before its claim."""
-        payload: dict[str, Any] = {
-            "code": rejection.code,
-            "message": rejection.message,
-            "retry_safe": True,
-        }
-        if rejection.errors:
-            payload["errors"] = rejection.errors
-        event = Event(
-            event_id=event_id_for(f"{envelope.command_id}{ref_suffix}", "rejected", 0),
-            seq=1,
-            type=f"{family}.rejected",
-            command_id=envelope.command_id,
-            idempotency_key=envelope.idempotency_key,
+    # --- refusals ---------------------------------------------------------------------------
+
+    async def _reject(self, progress: Progress, rejection: Rejection) -> str:
+        """Publish `<family>.rejected` (confirmed); it names the command only if authentic."""
+        body_sha256 = hashlib.sha256(progress.delivery.body).hexdigest()
+        envelope, key = progress.envelope, progress.key
+        if envelope is not None and key is not None:
+            # Keyed by the claim and this body: a redelivery repeats the id, another
+            # command (or another tenant's) cannot produce it.
+            event_ref = f"{command_ref(key)}:{body_sha256[:16]}"
+            command_id, idempotency_key = envelope.command_id, envelope.idempotency_key
+        else:
+            event_ref, command_id, idempotency_key = f"delivery:{body_sha256}", None, None
+        event = rejected_event(
+            family=progress.family,
+            command_ref=event_ref,
+            command_id=command_id,
+            idempotency_key=idempotency_key,
+            code=rejection.code,
+            message=rejection.message,
             occurred_at=self._clock(),
-            payload=payload,
+            errors=rejection.errors or None,
         )
-        await self.publish_event(event, delivery)
+        await self._publish_direct(event, progress.delivery)
         self._metrics.rejections_total.labels(rejection.code).inc()
         log.info("command rejected", code=rejection.code, reason=rejection.message)
         return "rejected"
 
-    async def publish_event(self, event: Event, delivery: Delivery) -> None:
+    async def _publish_direct(self, event: Event, delivery: Delivery) -> None:
         headers = {"x-command-message-id": delivery.message_id} if delivery.message_id else {}
         await self._publish(
             event.type,
@@ -270,3 +249,58 @@ class Pipeline:
             headers=headers,
         )
         self._metrics.events_published_total.labels(event.type).inc()
+
+    # --- when the outcome is unknown ---------------------------------------------------------
+
+    async def _settle(self, progress: Progress, error: Exception) -> str:
+        """A later try, or a dead letter and the command given up; never raises."""
+        delivery, family = progress.delivery, progress.family
+        reason = f"{type(error).__name__}: {error}"[:300]
+        try:
+            if isinstance(error, PermanentError):
+                log.error("command failed permanently", code=error.code, error=reason)
+                await self._retrier.dead_letter(family, delivery, "permanent", reason)
+                await self._give_up(progress, error.code, reason, attention=True)
+            elif self._retrier.attempt(delivery) < self._retrier.max_attempts:
+                if not isinstance(error, TransientError | TimeoutError):
+                    log.exception("command handling crashed")
+                if progress.claimed is not None:
+                    await self._claims.mark_active(progress.claimed)
+                return await self._retrier.defer(family, delivery, reason)
+            else:
+                await self._retrier.dead_letter(family, delivery, "retries-exhausted", reason)
+                message = f"gave up after {self._retrier.max_attempts} attempts: {reason}"
+                await self._give_up(progress, "RETRIES_EXHAUSTED", message, attention=False)
+            await _ack(delivery)
+            return "dead-lettered"
+        except Exception as exc:
+            log.warning("delivery handed back for a later try", error=f"{exc!r}"[:300])
+            return await self._retrier.requeue_later(delivery)
+
+    async def _give_up(
+        self, progress: Progress, code: str, message: str, *, attention: bool
+    ) -> None:
+        """After the dead letter: end the command, if the delivery was authentic.
+
+        A command that was never claimed is claimed now, failed: a later duplicate then
+        finds it ended instead of running beside the `failed` event. If the database is
+        still down, only the dead letter speaks (it holds the whole command).
+        """
+        key, command, scope = progress.key, progress.command, progress.scope
+        if key is None or command is None or scope is None:
+            log.error("delivery given up", reason=message)
+            return
+        try:
+            result = await self._executor.give_up(key, code, message, attention=attention)
+            if result == "unclaimed":
+                claim = await self._claims.claim(
+                    command, scope.key_id, progress.delivery, expired=False, stale=False
+                )
+                held = (claim.command, claim.lease) if isinstance(claim, Claimed) else None
+                result = await self._executor.give_up(
+                    key, code, message, attention=attention, held=held
+                )
+        except Exception as exc:
+            log.error("command given up; its record is unreachable", error=f"{exc!r}"[:300])
+            return
+        log.error("command given up", result=result, code=code, reason=message)

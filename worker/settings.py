@@ -28,7 +28,14 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict, TomlConfigSettingsSource
 
-__all__ = ["DEFAULT_SETTINGS_FILE", "Settings", "SettingsError", "load_settings"]
+__all__ = [
+    "DEFAULT_SETTINGS_FILE",
+    "STORE_ATTEMPTS",
+    "Settings",
+    "SettingsError",
+    "load_settings",
+    "worst_store_call_s",
+]
 
 ENV_PREFIX = "TRON_WORKER_"
 ENV_SETTINGS_FILE = "TRON_WORKER_SETTINGS_FILE"
@@ -37,6 +44,11 @@ DEFAULT_SETTINGS_FILE = Path(__file__).resolve().parent.parent / "settings.toml"
 PositiveFloat = Annotated[float, Field(gt=0)]
 PositiveInt = Annotated[int, Field(gt=0)]
 Port = Annotated[int, Field(ge=0, le=65535)]
+
+
+# Tries of one database call inside a step (worker/store.py), and their backoff ceiling.
+STORE_ATTEMPTS = 3
+STORE_BACKOFF_TOTAL_S = 0.3  # waits between the tries: 0.1 s, then 0.2 s
 
 
 class SettingsError(Exception):
@@ -134,6 +146,8 @@ class WorkerSettings(_Section):
     relay_interval_s: PositiveFloat
     retention_days: PositiveInt
     cleanup_interval_s: PositiveFloat
+    requeue_delay_s: PositiveFloat
+    requeue_max_delay_s: PositiveFloat
 
 
 class KeystoreSettings(_Section):
@@ -214,9 +228,31 @@ def load_settings(
     if config_file is not None:
         _merge(merged, origins, _read_toml(config_file), f"--config {config_file}")
     try:
-        return Settings(**merged)
+        settings = Settings(**merged)
     except ValidationError as exc:
         raise SettingsError(_describe(exc, merged, origins)) from None
+    _check_lease_outlasts_store_calls(settings, origins)
+    return settings
+
+
+def worst_store_call_s(mongo: MongoSettings) -> float:
+    """How long one store call may take before it gives up: every try times out."""
+    per_try_s = max(mongo.socket_timeout_s, mongo.server_selection_timeout_s)
+    return STORE_ATTEMPTS * per_try_s + STORE_BACKOFF_TOTAL_S
+
+
+def _check_lease_outlasts_store_calls(settings: Settings, origins: _Origins) -> None:
+    """A lease is renewed every lease_s/3; a renewal that takes the worst-case store call
+    must still land before the lease runs out, or a slow database hands live work over."""
+    worst_s = worst_store_call_s(settings.mongo)
+    if settings.worker.lease_s <= 1.5 * worst_s:
+        source = origins.get(("worker", "lease_s"), "settings")
+        raise SettingsError(
+            f"settings error: worker.lease_s = {settings.worker.lease_s:g} (from {source}): "
+            f"must exceed 1.5 x the worst-case database call ({worst_s:g} s = "
+            f"{STORE_ATTEMPTS} tries x max(mongo.socket_timeout_s, "
+            f"mongo.server_selection_timeout_s) + backoff); raise it or lower those timeouts"
+        )
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -6,12 +6,16 @@ atomic, so none is used for a decision. Updates happen only where one writer
 owns the document: the lease holder writes its command and its own lease, the
 relay writes an event's `published_at`.
 
-Access is by `_id` only, plus scans of two small marker collections: on
+Access is by `_id` only, plus paged scans of two small marker collections: on
 FerretDB v1 any other filter reads the whole collection (measured: ~65 µs per
 stored document per query), so the hot path must never depend on the size of
 the history. The markers hold only what is in flight:
-    active   one per non-terminal command (`_id` = command key): what the sweeper looks at
+    active   a non-terminal command some delivery let go of (`_id` = command key)
     outbox   one per unpublished event (`_id` = event id): what the relay looks at
+
+Every inserted document carries a `nonce`: a retried insert whose first try
+landed (the reply was lost) finds its own nonce and reports success, instead
+of taking its own write for someone else's decision.
 
 `MongoStore` is the real adapter; `MemoryStore` is its in-memory twin, and
 tests/integration/test_store_contract.py runs one contract against both.
@@ -20,6 +24,7 @@ tests/integration/test_store_contract.py runs one contract against both.
 from __future__ import annotations
 
 import copy
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -35,14 +40,24 @@ from pymongo.errors import (
     PyMongoError,
     WriteConcernError,
 )
-from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from worker.errors import PermanentError, TransientError
+from worker.settings import STORE_ATTEMPTS
 
-__all__ = ["COLLECTIONS", "CommandStore", "Doc", "MemoryStore", "MongoStore"]
+__all__ = ["COLLECTIONS", "CommandStore", "Doc", "MemoryStore", "MongoStore", "with_nonce"]
 
 Doc = dict[str, Any]
-COLLECTIONS = ("commands", "active", "leases", "tx_attempts", "events", "outbox", "wallets")
+COLLECTIONS = (
+    "commands",
+    "active",
+    "leases",
+    "gates",
+    "tx_attempts",
+    "events",
+    "outbox",
+    "wallets",
+)
 
 
 class CommandStore(Protocol):
@@ -58,18 +73,18 @@ class CommandStore(Protocol):
         """Update fields of a document this process is the only writer of."""
         ...
 
+    async def put(self, collection: str, doc: Doc) -> None:
+        """Insert or replace a document this process is the only writer of (a lease)."""
+        ...
+
     async def delete(self, collection: str, doc_id: str) -> None: ...
 
-    async def scan(self, collection: str, limit: int) -> list[Doc]:
-        """Documents of a small marker collection (`active`, `outbox`), oldest `_id` first."""
+    async def scan(self, collection: str, limit: int, after: str | None = None) -> list[Doc]:
+        """A page of a small marker collection (`active`, `outbox`): `_id` > after, in order."""
         ...
 
     async def count(self, collection: str) -> int:
         """Size of a small marker collection."""
-        ...
-
-    async def command_by_id(self, command_id: str) -> Doc | None:
-        """The command with this id (a full read on FerretDB: for rare paths only)."""
         ...
 
     async def terminal_before(self, cutoff: datetime, limit: int) -> list[Doc]:
@@ -77,15 +92,21 @@ class CommandStore(Protocol):
         ...
 
 
+def with_nonce(doc: Doc) -> Doc:
+    """A copy of doc that names its writer, so a retried insert can recognise itself."""
+    return doc if "nonce" in doc else {**doc, "nonce": uuid.uuid4().hex}
+
+
 # Bounded retries inside a step: a blip (failover, dropped socket) costs milliseconds,
-# not a trip through a retry tier. A retried insert whose first try did land reports
-# a duplicate, which every caller already treats as "decided elsewhere": safe.
-_retried = retry(
-    retry=retry_if_exception_type(TransientError),
-    stop=stop_after_attempt(3),
-    wait=wait_exponential(multiplier=0.1, max=1.0),
-    reraise=True,
-)
+# not a trip through a retry tier. STORE_ATTEMPTS also bounds the worst-case store call
+# that worker.settings checks lease_s against.
+def _retrying() -> AsyncRetrying:
+    return AsyncRetrying(
+        retry=retry_if_exception_type(TransientError),
+        stop=stop_after_attempt(STORE_ATTEMPTS),
+        wait=wait_exponential(multiplier=0.1, max=1.0),
+        reraise=True,
+    )
 
 
 @contextmanager
@@ -105,51 +126,64 @@ class MongoStore:
     def __init__(self, database: AsyncDatabase) -> None:
         self._db = database
 
-    @_retried
     async def insert(self, collection: str, doc: Doc) -> bool:
-        with _mapped():
-            try:
-                await self._db[collection].insert_one(doc)
-            except DuplicateKeyError:
-                return False
+        doc = with_nonce(doc)
+        tries = 0
+        async for attempt in _retrying():
+            with attempt:
+                tries += 1
+                with _mapped():
+                    try:
+                        await self._db[collection].insert_one(dict(doc))
+                    except DuplicateKeyError:
+                        if tries == 1:
+                            return False
+                        # An earlier try may have landed with its reply lost: ours, or not?
+                        stored = await self._db[collection].find_one({"_id": doc["_id"]})
+                        return stored is not None and stored.get("nonce") == doc["nonce"]
         return True
 
-    @_retried
     async def get(self, collection: str, doc_id: str) -> Doc | None:
-        with _mapped():
-            return await self._db[collection].find_one({"_id": doc_id})
+        async for attempt in _retrying():
+            with attempt, _mapped():
+                return await self._db[collection].find_one({"_id": doc_id})
+        raise AssertionError("unreachable")
 
-    @_retried
     async def set_fields(self, collection: str, doc_id: str, fields: Doc) -> None:
-        with _mapped():
-            await self._db[collection].update_one({"_id": doc_id}, {"$set": fields})
+        async for attempt in _retrying():
+            with attempt, _mapped():
+                await self._db[collection].update_one({"_id": doc_id}, {"$set": fields})
 
-    @_retried
+    async def put(self, collection: str, doc: Doc) -> None:
+        async for attempt in _retrying():
+            with attempt, _mapped():
+                await self._db[collection].replace_one({"_id": doc["_id"]}, doc, upsert=True)
+
     async def delete(self, collection: str, doc_id: str) -> None:
-        with _mapped():
-            await self._db[collection].delete_one({"_id": doc_id})
+        async for attempt in _retrying():
+            with attempt, _mapped():
+                await self._db[collection].delete_one({"_id": doc_id})
 
-    @_retried
-    async def scan(self, collection: str, limit: int) -> list[Doc]:
-        with _mapped():
-            cursor = self._db[collection].find({}).sort("_id", ASCENDING).limit(limit)
-            return [doc async for doc in cursor]
+    async def scan(self, collection: str, limit: int, after: str | None = None) -> list[Doc]:
+        query = {} if after is None else {"_id": {"$gt": after}}
+        async for attempt in _retrying():
+            with attempt, _mapped():
+                cursor = self._db[collection].find(query).sort("_id", ASCENDING).limit(limit)
+                return [doc async for doc in cursor]
+        raise AssertionError("unreachable")
 
-    @_retried
     async def count(self, collection: str) -> int:
-        with _mapped():
-            return await self._db[collection].count_documents({})
+        async for attempt in _retrying():
+            with attempt, _mapped():
+                return await self._db[collection].count_documents({})
+        raise AssertionError("unreachable")
 
-    @_retried
-    async def command_by_id(self, command_id: str) -> Doc | None:
-        with _mapped():
-            return await self._db.commands.find_one({"command_id": command_id})
-
-    @_retried
     async def terminal_before(self, cutoff: datetime, limit: int) -> list[Doc]:
         query = {"terminal": True, "terminal_at": {"$lt": cutoff}}
-        with _mapped():
-            return [doc async for doc in self._db.commands.find(query).limit(limit)]
+        async for attempt in _retrying():
+            with attempt, _mapped():
+                return [doc async for doc in self._db.commands.find(query).limit(limit)]
+        raise AssertionError("unreachable")
 
 
 class MemoryStore:
@@ -169,7 +203,7 @@ class MemoryStore:
         docs = self.collections[collection]
         if doc["_id"] in docs:
             return False
-        docs[doc["_id"]] = copy.deepcopy(doc)
+        docs[doc["_id"]] = copy.deepcopy(with_nonce(doc))
         return True
 
     async def get(self, collection: str, doc_id: str) -> Doc | None:
@@ -182,25 +216,23 @@ class MemoryStore:
         if doc_id in self.collections[collection]:
             self.collections[collection][doc_id].update(copy.deepcopy(fields))
 
+    async def put(self, collection: str, doc: Doc) -> None:
+        self._check()
+        self.collections[collection][doc["_id"]] = copy.deepcopy(doc)
+
     async def delete(self, collection: str, doc_id: str) -> None:
         self._check()
         self.collections[collection].pop(doc_id, None)
 
-    async def scan(self, collection: str, limit: int) -> list[Doc]:
+    async def scan(self, collection: str, limit: int, after: str | None = None) -> list[Doc]:
         self._check()
         docs = self.collections[collection]
-        return [copy.deepcopy(docs[key]) for key in sorted(docs)[:limit]]
+        keys = sorted(key for key in docs if after is None or key > after)
+        return [copy.deepcopy(docs[key]) for key in keys[:limit]]
 
     async def count(self, collection: str) -> int:
         self._check()
         return len(self.collections[collection])
-
-    async def command_by_id(self, command_id: str) -> Doc | None:
-        self._check()
-        for doc in self.collections["commands"].values():
-            if doc["command_id"] == command_id:
-                return copy.deepcopy(doc)
-        return None
 
     async def terminal_before(self, cutoff: datetime, limit: int) -> list[Doc]:
         self._check()

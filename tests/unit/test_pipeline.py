@@ -14,22 +14,16 @@ import pytest
 from pydantic import SecretStr
 from tronpy.keys import PrivateKey
 
-from handlers import HANDLERS
+from handlers.ports import CommandType
+from schemas.documents import command_ref
 from schemas.events import event_id_for
-from schemas.payloads import PAYLOADS
-from worker.auth import Authenticator
-from worker.claims import Claims
 from worker.errors import TransientError
-from worker.executor import Executor
 from worker.keystore import Keystore
-from worker.leases import Leases
-from worker.metrics import Metrics
-from worker.outbox import Outbox
-from worker.pipeline import Pipeline, recover_ids
-from worker.retries import Retrier
+from worker.memory_broker import MemoryBroker
 from worker.settings import KeystoreSettings, load_settings
 from worker.store import MemoryStore
 from worker.topology import build_topology
+from worker.wiring import build_pipeline
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 MASTER_KEY = "dGVzdC1vbmx5LW1hc3Rlci1rZXktMzItYnl0ZXMhISE="
@@ -58,89 +52,82 @@ class FakeDelivery:
         self.outcome = outcome
 
 
-@dataclass
-class FakeBroker:
-    """The part of Broker the retrier uses, recording what it was asked to send."""
-
-    topology: Any
-    copies: list[dict[str, Any]] = field(default_factory=list)
-
-    async def send_copy(self, delivery, *, exchange, routing_key, headers) -> None:
-        self.copies.append({"exchange": exchange, "routing_key": routing_key, "headers": headers})
-
-
-@dataclass
 class EventLog:
-    published: list[dict[str, Any]] = field(default_factory=list)
-    fail: bool = False  # the broker does not confirm
+    """The events a MemoryBroker confirmed, as the tests read them."""
 
-    async def __call__(self, routing_key, body, *, message_id, correlation_id, headers=None):
-        if self.fail:
-            raise TransientError("publish not confirmed")
-        self.published.append(
-            {
-                "routing_key": routing_key,
-                "body": body,
-                "event": json.loads(body),
-                "message_id": message_id,
-            }
-        )
+    def __init__(self, broker: MemoryBroker) -> None:
+        self._broker = broker
+
+    @property
+    def published(self) -> list[dict[str, Any]]:
+        return self._broker.published
+
+    @property
+    def fail(self) -> bool:
+        return self._broker.refuse_events
+
+    @fail.setter
+    def fail(self, value: bool) -> None:  # the broker does not confirm
+        self._broker.refuse_events = value
 
     def of(self, routing_key: str) -> list[dict[str, Any]]:
-        return [p for p in self.published if p["routing_key"] == routing_key]
+        return self._broker.events_of(routing_key)
 
 
 class World:
-    """One worker's pipeline over a MemoryStore, with a settable clock."""
+    """One worker's pipeline, wired as app.py wires it, over the in-memory twins."""
 
-    def __init__(self, *, require_signature: bool = False, store: MemoryStore | None = None):
+    def __init__(
+        self,
+        *,
+        require_signature: bool = False,
+        store: MemoryStore | None = None,
+        extra_keys: dict[str, bytes] | None = None,
+    ):
         self.now = NOW
-        clock = lambda: self.now  # noqa: E731
-        self.store = store or MemoryStore()
-        self.events = EventLog()
-        self.metrics = Metrics()
-        self.broker = FakeBroker(build_topology(load_settings(environ={}).amqp))
-        leases = Leases(self.store, owner="w1", lease_s=30, clock=clock)
-        self.outbox = outbox = Outbox(
-            self.store, self.events, self.metrics, sweep_after_s=2, clock=clock
+        self.sleeps: list[float] = []
+        keys = {"billing": HMAC_SECRET, **(extra_keys or {})}
+        settings = load_settings(
+            environ={
+                "TRON_WORKER_AMQP__MAX_ATTEMPTS": "3",
+                "TRON_WORKER_AMQP__REQUIRE_SIGNATURE": "true" if require_signature else "false",
+                "TRON_WORKER_AMQP__HMAC_KEYS": json.dumps({k: v.decode() for k, v in keys.items()}),
+                "TRON_WORKER_WORKER__LEASE_S": "30",
+            }
         )
+        self.store = store or MemoryStore()
+        self.broker = MemoryBroker(build_topology(settings.amqp))
+        self.events = EventLog(self.broker)
         keystore = Keystore(
             KeystoreSettings(active_key_id="k1", master_keys={"k1": SecretStr(MASTER_KEY)})
         )
-        self.executor = Executor(
+
+        async def sleep(delay_s: float) -> None:
+            self.sleeps.append(delay_s)
+
+        wired = build_pipeline(
+            settings,
             store=self.store,
-            leases=leases,
-            outbox=outbox,
-            handlers=HANDLERS,
-            parse_payload=lambda kind, payload: PAYLOADS[kind].model_validate(payload),
+            broker=self.broker,
             keys=keystore,
-            metrics=self.metrics,
-            clock=clock,
+            owner="w1",
+            clock=lambda: self.now,
+            sleep=sleep,
         )
-        retrier = Retrier(
-            self.broker,
-            self.events,
-            self.metrics,
-            max_attempts=3,
-            give_up=self.executor.give_up,
-            clock=clock,
-        )
-        self.pipeline = Pipeline(
-            authenticator=Authenticator(
-                required=require_signature,
-                keys={"billing": HMAC_SECRET},
-                skew_s=300,
-                clock=clock,
-            ),
-            claims=Claims(self.store, leases, clock=clock),
-            executor=self.executor,
-            outbox=outbox,
-            retrier=retrier,
-            publish=self.events,
-            metrics=self.metrics,
-            command_timeout_s=30,
-            clock=clock,
-        )
+        self.pipeline, self.executor, self.outbox = wired.pipeline, wired.executor, wired.outbox
+        self.metrics, self.leases = wired.metrics, wired.leases
+
+    def registry_override(self, kind: str, handler: Any) -> None:
+        """Swap one command type's handler, keeping its payload and "has effects" test."""
+        original = self.executor._types[kind]
+        replaced = CommandType(original.payload, handler, original.has_effects)
+        self.executor._types = {**self.executor._types, kind: replaced}
+
+    async def resume(self, stale: dict[str, Any]) -> None:
+        """Take a command over from a (possibly stale) copy of its document and run it."""
+        lease = await self.leases.take_over(stale)
+        assert lease is not None
+        await self.executor.execute(stale, lease, fresh=False)
 
     async def deliver(self, body: bytes, family: str = "wallet", **kwargs: Any) -> FakeDelivery:
         delivery = FakeDelivery(body, **kwargs)
@@ -231,18 +218,20 @@ async def test_command_on_the_wrong_queue_is_invalid() -> None:
     assert rejected["event"]["payload"]["code"] == "INVALID_COMMAND"
 
 
-async def test_poison_is_dead_lettered_with_reason_and_rejected_when_ids_known() -> None:
+async def test_poison_is_dead_lettered_and_rejected_without_naming_a_command() -> None:
     world = World()
-    junk = await world.deliver(b"\xff not json")
+    junk = await world.deliver(b"\xff not json", message_id="m-junk")
     assert junk.outcome == "ack"
     [copy] = world.broker.copies
     assert (copy["exchange"], copy["routing_key"]) == ("tron.dlx", "tron.wallet.dead")
     assert copy["headers"]["x-dead-letter-reason"] == "poison"
-    assert world.events.published == [], "nobody to tell"
-    known = json.dumps({"command_id": str(uuid.uuid4()), "type": "wallet.create"}).encode()
-    await world.deliver(known)
     [rejected] = world.events.of("wallet.rejected")
     assert rejected["event"]["payload"]["code"] == "POISON"
+    assert rejected["event"]["command_id"] is None, "what is not authentic names nobody"
+    assert rejected["headers"] == {"x-command-message-id": "m-junk"}, "the publisher's handle"
+    known = json.dumps({"command_id": str(uuid.uuid4()), "type": "wallet.create"}).encode()
+    await world.deliver(known)
+    assert len(world.events.of("wallet.rejected")) == 2
     assert world.metrics.dead_letters_total.labels("tron.wallet", "poison")._value.get() == 2
 
 
@@ -317,23 +306,15 @@ async def test_transient_failure_goes_to_a_retry_tier_then_dead_letter_with_fail
     assert world.broker.copies[-1]["headers"]["x-dead-letter-reason"] == "retries-exhausted"
     [failed] = world.events.of("wallet.failed")
     assert failed["event"]["payload"]["code"] == "RETRIES_EXHAUSTED"
-    sent_id = json.loads(body)["command_id"]
-    assert failed["message_id"] == str(event_id_for(sent_id, "failed", 0))
+    assert failed["message_id"] == str(event_id_for(command_ref("-:order-42"), "failed", 0))
+    assert failed["event"]["command_id"] == json.loads(body)["command_id"]
 
 
-async def test_give_up_fails_a_claimed_command_that_signed_nothing() -> None:
+async def test_give_up_leaves_finished_and_unknown_commands_alone() -> None:
     world = World()
-    body = command()
-    await world.deliver(body)
-    command_id = json.loads(body)["command_id"]
-    assert await world.executor.give_up(command_id, "x") is False, "already terminal"
-    assert await world.executor.give_up(str(uuid.uuid4()), "x") is None, "never claimed"
-
-
-def test_recover_ids_ignores_junk_fields() -> None:
-    ids = recover_ids(command(command_id="not-a-uuid", idempotency_key="x" * 300, type=5))
-    assert ids.command_id is None and ids.idempotency_key is None and ids.type is None
-    assert ids.command_ref.startswith("body-sha256:")
+    await world.deliver(command())
+    assert await world.executor.give_up("-:order-42", "X", "x", attention=False) == "terminal"
+    assert await world.executor.give_up("-:nope", "X", "x", attention=False) == "unclaimed"
 
 
 async def test_permanent_database_refusal_is_dead_lettered_never_retried() -> None:
@@ -349,14 +330,13 @@ async def test_permanent_database_refusal_is_dead_lettered_never_retried() -> No
 
 
 async def test_a_handler_permanent_error_is_a_failed_outcome() -> None:
-    from handlers import HANDLERS as real
     from worker.errors import PermanentError
 
     async def refuse(context, deps):
         raise PermanentError("label not allowed", code="POLICY_REFUSED")
 
     world = World()
-    world.executor._handlers = {**real, "wallet.create": refuse}
+    world.registry_override("wallet.create", refuse)
     await world.deliver(command())
     [failed] = world.events.of("wallet.failed")
     assert failed["event"]["payload"] == {

@@ -25,18 +25,24 @@ def _sweeper(world: World, max_epochs: int = 4) -> Sweeper:
     )
 
 
-async def _crash_after_claim(world: World, body: bytes) -> None:
-    """The claim and its lease are stored, then the worker dies (the wallet step fails)."""
-    original = world.store.insert
+async def _crash_after_claim(world: World, body: bytes, at: str = "wallets") -> None:
+    """The claim is stored, then the worker dies at its insert into `at`: nothing after it
+    is written, not even the release of its lease (a SIGKILL releases nothing)."""
+    original_insert, original_put = world.store.insert, world.store.put
 
     async def insert(collection, doc):
-        if collection == "wallets":
+        if collection == at:
             raise TransientError("the process died here")
-        return await original(collection, doc)
+        return await original_insert(collection, doc)
 
-    world.store.insert = insert  # type: ignore[method-assign]
+    async def put(collection, doc):
+        if collection == "leases":
+            raise TransientError("the process is dead")
+        return await original_put(collection, doc)
+
+    world.store.insert, world.store.put = insert, put  # type: ignore[method-assign]
     await world.deliver(body)
-    world.store.insert = original  # type: ignore[method-assign]
+    world.store.insert, world.store.put = original_insert, original_put  # type: ignore[method-assign]
 
 
 async def test_sweeper_finishes_a_command_whose_worker_died() -> None:
@@ -60,14 +66,14 @@ async def test_sweeper_finishes_a_command_whose_worker_died() -> None:
 
 async def test_sweeper_gives_up_after_max_epochs_with_a_failed_event() -> None:
     world = World()
-    await _crash_after_claim(world, command())
+    await _crash_after_claim(world, command(), at="gates")  # died before any effect
     [doc] = world.store.collections["commands"].values()
     for epoch in (2, 3, 4):  # three more workers died holding it
         await world.store.insert(
             "leases",
             {
-                "_id": f"{doc['command_id']}:{epoch}",
-                "command_id": doc["command_id"],
+                "_id": f"{doc['ref']}:{epoch}",
+                "ref": doc["ref"],
                 "epoch": epoch,
                 "owner": "x",
                 "expires_at": NOW,
@@ -91,8 +97,8 @@ async def test_relay_publishes_what_the_fast_path_could_not() -> None:
     world.now = NOW + timedelta(seconds=5)
     assert await world.outbox.flush_pending() == 1
     assert world.store.collections["outbox"] == {}
-    [event] = world.store.collections["events"].values()
-    assert event["published_at"] == world.now
+    [created] = world.events.of("wallet.created")
+    assert created["message_id"] in world.store.collections["events"]
 
 
 async def test_cleanup_deletes_old_terminal_commands_but_keeps_wallets() -> None:
@@ -103,6 +109,6 @@ async def test_cleanup_deletes_old_terminal_commands_but_keeps_wallets() -> None
     assert await sweeper.cleanup_once() == 0, "inside retention"
     world.now = NOW + timedelta(days=31)
     assert await sweeper.cleanup_once() == 1
-    for collection in ("commands", "events", "leases", "outbox", "active"):
+    for collection in ("commands", "events", "leases", "gates", "outbox", "active"):
         assert world.store.collections[collection] == {}, collection
     assert len(world.store.collections["wallets"]) == 2, "wallets are what it made"

@@ -50,15 +50,23 @@ def test_event_types_cover_every_family_and_state() -> None:
         *(
             f"{family}.{state}"
             for family in ("transfer", "payout", "stake")
-            for state in ("accepted", "broadcast", "confirmed", "failed", "rejected")
+            for state in (
+                "accepted",
+                "broadcast",
+                "confirmed",
+                "failed",
+                "rejected",
+                "needs_attention",
+            )
         ),
+        "wallet.needs_attention",
         "wallet.accepted",
         "wallet.created",
         "wallet.failed",
         "wallet.rejected",
         "command.rejected",
     }
-    assert len(EVENT_TYPES) == len(set(EVENT_TYPES)) == 20
+    assert len(EVENT_TYPES) == len(set(EVENT_TYPES)) == 24
     assert REJECTION_CODES == (
         "INVALID_COMMAND",
         "UNAUTHENTICATED",

@@ -1,0 +1,140 @@
+"""One wiring of the command path, used by worker/app.py and by the tests alike.
+
+`build_pipeline` takes the adapters (a store, a broker, a keystore, a clock)
+and builds everything between them; app.py passes the real ones, the tests
+the in-memory twins, so both run the same objects in the same order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from handlers import COMMAND_TYPES
+from handlers.ports import CommandType, KeyMaker
+from worker.auth import Authenticator
+from worker.claims import Claims
+from worker.executor import Executor
+from worker.leases import Leases
+from worker.metrics import Metrics
+from worker.outbox import Outbox
+from worker.pipeline import Pipeline
+from worker.ports import Delivery, EventSink
+from worker.records import Commands, Gates, StoreWallets
+from worker.retries import Retrier
+from worker.settings import Settings
+from worker.store import CommandStore
+from worker.sweeper import Sweeper
+from worker.topology import Topology
+
+__all__ = ["BrokerPort", "Wired", "build_pipeline"]
+
+
+class BrokerPort(Protocol):
+    """What the command path needs of a broker (worker.broker.Broker, MemoryBroker)."""
+
+    @property
+    def topology(self) -> Topology: ...
+
+    async def publish_event(
+        self,
+        routing_key: str,
+        body: bytes,
+        *,
+        message_id: str,
+        correlation_id: str | None,
+        headers: dict[str, Any] | None = None,
+    ) -> None: ...
+
+    async def send_copy(
+        self, delivery: Delivery, *, exchange: str, routing_key: str, headers: dict[str, Any]
+    ) -> None: ...
+
+
+@dataclass(frozen=True)
+class Wired:
+    pipeline: Pipeline
+    executor: Executor
+    outbox: Outbox
+    sweeper: Sweeper
+    leases: Leases
+    metrics: Metrics
+
+
+def build_pipeline(
+    settings: Settings,
+    *,
+    store: CommandStore,
+    broker: BrokerPort,
+    keys: KeyMaker,
+    owner: str,
+    metrics: Metrics | None = None,
+    clock: Callable[[], datetime] | None = None,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    types: Mapping[str, CommandType] = COMMAND_TYPES,  # type: ignore[type-arg]
+) -> Wired:
+    """The command path: authentication, claims, leases, gates, outbox, executor, retries.
+
+    Raises:
+        ValueError: an authentication setting that cannot work (no keys, a bad key id).
+    """
+    metrics = metrics or Metrics()
+    clock = clock or (lambda: datetime.now(UTC))
+    ws, amqp = settings.worker, settings.amqp
+    publish: EventSink = broker.publish_event
+    authenticator = Authenticator(
+        required=amqp.require_signature,
+        keys={k: v.get_secret_value().encode() for k, v in amqp.hmac_keys.items()},
+        skew_s=amqp.signature_skew_s,
+        clock=clock,
+    )
+    commands = Commands(store, clock)
+    leases = Leases(store, owner=owner, lease_s=ws.lease_s, clock=clock)
+    outbox = Outbox(
+        store, publish, metrics, sweep_after_s=max(2.0, ws.relay_interval_s * 4), clock=clock
+    )
+    executor = Executor(
+        commands=commands,
+        gates=Gates(store, clock),
+        wallets=StoreWallets(store),
+        leases=leases,
+        outbox=outbox,
+        types=types,
+        keys=keys,
+        metrics=metrics,
+        clock=clock,
+    )
+    retrier = Retrier(
+        broker,  # type: ignore[arg-type]
+        metrics,
+        max_attempts=amqp.max_attempts,
+        requeue_delay_s=ws.requeue_delay_s,
+        requeue_max_delay_s=ws.requeue_max_delay_s,
+        sleep=sleep,
+    )
+    pipeline = Pipeline(
+        authenticator=authenticator,
+        claims=Claims(commands, leases, clock=clock),
+        executor=executor,
+        outbox=outbox,
+        retrier=retrier,
+        publish=publish,
+        metrics=metrics,
+        command_timeout_s=ws.command_timeout_s,
+        clock=clock,
+    )
+    sweeper = Sweeper(
+        store,
+        leases,
+        executor,
+        metrics,
+        lease_s=ws.lease_s,
+        max_epochs=2 * amqp.max_attempts,
+        retention_days=ws.retention_days,
+        command_timeout_s=ws.command_timeout_s,
+        clock=clock,
+    )
+    return Wired(pipeline, executor, outbox, sweeper, leases, metrics)
