@@ -26,18 +26,27 @@ async def test_connection_drops_lose_no_command_and_no_event(
         await worker.wait_status("/health/ready", 200)
         channel, events = await _events(amqp, namespace)
         commands = await channel.get_exchange(f"{namespace}.commands")
-        bodies = [wallet_command(count=1) for _ in range(300)]
-        command_ids = [json.loads(body)["command_id"] for body in bodies]
-        for body in bodies:
-            await commands.publish(aio_pika.Message(body), "command.wallet.create")
+        bodies: list[bytes] = []
+
+        async def publish(count: int) -> None:
+            for _ in range(count):
+                bodies.append(wallet_command(count=1))
+                await commands.publish(aio_pika.Message(bodies[-1]), "command.wallet.create")
+
+        # Keep commands flowing while the connection is dropped, so every drop hits work
+        # in flight however fast the worker is (a fixed batch can finish before the first).
+        await publish(100)
         drops = 0
-        for _ in range(30):  # a round finds no connection while the worker is reconnecting
-            if drops >= 4 or await database.commands.count_documents({"terminal": True}) >= 300:
+        for _ in range(20):  # a round finds no connection while the worker is reconnecting
+            if drops >= 3:
                 break
-            await asyncio.sleep(0.5)
-            drops += close_connections_of(worker.process.pid)
-        # Each round costs two rabbitmqctl calls (~1 s), so fast machines get few rounds.
-        assert drops >= 2, "the connection was dropped while commands were in flight"
+            await publish(150)
+            await asyncio.sleep(0.2)
+            finished = await database.commands.count_documents({"terminal": True})
+            if finished < len(bodies):  # work in flight: drop the connection under it
+                drops += close_connections_of(worker.process.pid)
+        assert drops >= 3, "the connection was dropped while commands were in flight"
+        command_ids = [json.loads(body)["command_id"] for body in bodies]
         await _wait_terminal(database, command_ids, timeout_s=120)
         for _ in range(100):  # the relay publishes what the broker never confirmed
             if await database.outbox.count_documents({}) == 0:
@@ -51,7 +60,7 @@ async def test_connection_drops_lose_no_command_and_no_event(
             ids_by_command.setdefault(event["command_id"], set()).add(event["event_id"])
         assert set(ids_by_command) == set(command_ids), "no event lost"
         assert all(len(ids) == 1 for ids in ids_by_command.values()), "duplicates share an id"
-        assert await database.wallets.count_documents({}) == 300
+        assert await database.wallets.count_documents({}) == len(bodies)
         assert worker.terminate() == 0
         output = worker.output()
         disturbed = ('"outcome": "deferred"', '"outcome": "duplicate"', "outbox relayed")
