@@ -119,10 +119,13 @@ class WorkerProcess:
     log_path: Path
     process: subprocess.Popen[bytes] | None = None
 
-    def start(self, crash_at: str | None = None) -> None:
-        """Start `tron-worker run`; crash_at plants a SIGKILL (see tests/crashpoints.py)."""
+    def start(self, crash_at: str | None = None, *, burst: bool = False) -> None:
+        """Start `tron-worker run` (`--burst`: it exits 0 once drained); crash_at plants a
+        SIGKILL (see tests/crashpoints.py)."""
         self.log = self.log_path.open("ab")
         argv = ["-m", "tests.crashpoints", crash_at] if crash_at else ["-m", "worker", "run"]
+        if burst:
+            argv.append("--burst")
         self.process = subprocess.Popen(
             [sys.executable, *argv],
             env=self.env,

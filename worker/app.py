@@ -36,15 +36,15 @@ class StartupError(Exception):
     """A setting that only fails when its component is built (one line, exit 2)."""
 
 
-def serve_until_signalled(settings: Settings) -> int:
-    """Run the worker until SIGTERM or SIGINT; the process exit code."""
+def serve_until_signalled(settings: Settings, *, burst: bool = False) -> int:
+    """Run the worker until SIGTERM or SIGINT (or, in burst mode, until drained)."""
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, _on_signal, stop, signum)
-        await run_worker(settings, stop)
+        await run_worker(settings, stop, burst=burst)
 
     asyncio.run(main())
     return 0
@@ -55,8 +55,12 @@ def _on_signal(stop: asyncio.Event, signum: int) -> None:
     stop.set()
 
 
-async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
-    """Start everything, serve until `stop` is set, then shut down in order."""
+async def run_worker(settings: Settings, stop: asyncio.Event, *, burst: bool = False) -> None:
+    """Start everything, serve until `stop` is set, then shut down in order.
+
+    burst: also stop once nothing is queued, running, unpublished or left unfinished, as
+    arq's burst mode does, so tests and one-off drains wait on that instead of sleeping.
+    """
     metrics = Metrics()
     broker = Broker(
         settings.amqp,
@@ -91,10 +95,11 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         interval_s=sc.check_interval_s,
         metrics=metrics,
     )
+    store = MongoStore(mongo[settings.mongo.database])
     try:
         wired = build_pipeline(
             settings,
-            store=MongoStore(mongo[settings.mongo.database]),
+            store=store,
             broker=broker,
             keys=Keystore(settings.keystore),
             owner=f"{socket.gethostname()}:{os.getpid()}",
@@ -123,6 +128,8 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
                 ws = settings.worker
                 tasks.create_task(outbox.run(stop, ws.relay_interval_s))
                 tasks.create_task(sweeper.run(stop, ws.sweep_interval_s, ws.cleanup_interval_s))
+                if burst:
+                    tasks.create_task(_stop_when_drained(broker, store, consumer, stop))
                 log.info("worker started", queues=len(broker.topology.work_queues))
             await stop.wait()
             if started:
@@ -164,6 +171,33 @@ async def _until_connected(
                 except TimeoutError:
                     pass
     return not stop.is_set()
+
+
+async def _stop_when_drained(
+    broker: Broker, store: MongoStore, consumer: Consumer, stop: asyncio.Event
+) -> None:
+    """Burst mode: set `stop` once the queues, the consumer, the outbox and the sweeper's
+    work list are all empty, twice in a row (a delivery may be on its way meanwhile)."""
+    quiet_rounds = 0
+    while not stop.is_set():
+        try:
+            drained = (
+                consumer.idle
+                and await broker.messages_waiting() == 0
+                and await store.count("outbox") == 0
+                and await store.count("active") == 0
+            )
+        except TransientError:
+            drained = False
+        quiet_rounds = quiet_rounds + 1 if drained else 0
+        if quiet_rounds >= 2:
+            log.info("burst: everything drained, stopping")
+            stop.set()
+            return
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=0.25)
+        except TimeoutError:
+            pass
 
 
 async def _drain(consumer: Consumer, consuming: asyncio.Task[None], grace_s: float) -> None:

@@ -106,6 +106,26 @@ class Broker:
             spec.name, durable=True, arguments=spec.arguments
         )
 
+    async def messages_waiting(self) -> int:
+        """Messages in the work queues and retry tiers (not the dead letters), counted on a
+        fresh channel: a robust channel answers passive declares from its own cache."""
+        if self._connection is None:
+            raise TransientError("the broker is not connected")
+        names = [spec.name for spec in self._topology.work_queues.values()]
+        names += [queue for tiers in self._topology.retry_queues.values() for _, queue in tiers]
+        try:
+            channel = await self._connection.channel()
+            try:
+                total = 0
+                for name in names:
+                    queue = await channel.declare_queue(name, passive=True)
+                    total += queue.declaration_result.message_count or 0
+                return total
+            finally:
+                await channel.close()
+        except (AMQPError, OSError, TimeoutError, RuntimeError) as exc:
+            raise TransientError(f"cannot count queued messages: {_describe(exc)}") from exc
+
     async def publish_event(
         self,
         routing_key: str,

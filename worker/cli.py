@@ -16,6 +16,11 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="consume commands until SIGTERM/SIGINT")
     run.add_argument("--config", type=Path, help="settings file applied over settings.toml and env")
+    run.add_argument(
+        "--burst",
+        action="store_true",
+        help="exit 0 once every queue, the outbox and unfinished work are drained",
+    )
     check = commands.add_parser("check-settings", help="load the settings, print problems, exit")
     check.add_argument("--config", type=Path)
     commands.add_parser(
@@ -55,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
 
     configure_logging(settings.log.level, settings.log.format)
     try:
-        return serve_until_signalled(settings)
+        return serve_until_signalled(settings, burst=getattr(args, "burst", False))
     except StartupError as exc:
         print(exc, file=sys.stderr)
         return 2

@@ -36,6 +36,12 @@ class Consumer:
         self._deliveries: asyncio.TaskGroup | None = None
         self._stop_requested = asyncio.Event()
         self._cancelled = False  # True once the broker confirmed every consumer cancel
+        self._running = 0  # deliveries taken and not yet finished
+
+    @property
+    def idle(self) -> bool:
+        """No delivery is being handled right now (burst mode asks before it stops)."""
+        return self._running == 0
 
     async def run(self) -> None:
         """Consume until stop(); returns after every started delivery has finished."""
@@ -63,6 +69,7 @@ class Consumer:
             self._slots.release()
             await message.nack(requeue=True)
             return
+        self._running += 1
         self._deliveries.create_task(self._run_one(family, message))
 
     async def _run_one(self, family: str, message: AbstractIncomingMessage) -> None:
@@ -78,4 +85,5 @@ class Consumer:
             except Exception as exc:
                 log.warning("nack after a crash failed", error=type(exc).__name__)
         finally:
+            self._running -= 1
             self._slots.release()

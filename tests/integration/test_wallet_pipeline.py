@@ -95,6 +95,35 @@ async def test_wallet_create_once_under_five_deliveries(make_worker, amqp, names
     assert worker.terminate() == 0
 
 
+async def test_burst_drains_the_backlog_and_every_stored_document_is_its_model(
+    make_worker, amqp, namespace, database
+):
+    """A worker in burst mode exits 0 by itself once drained: nothing to poll for. What it
+    left in FerretDB parses as schemas/documents.py says (the models are the truth)."""
+    from schemas.documents import DOCUMENTS
+
+    channel, events = await _events(amqp, namespace)
+    commands = await channel.get_exchange(f"{namespace}.commands")
+    bodies = [wallet_command(count=1) for _ in range(20)]
+    for body in [*bodies, bodies[0], bodies[1], b"not json"]:
+        await commands.publish(aio_pika.Message(body), "command.wallet.create")
+    worker = make_worker()
+    worker.start(burst=True)
+    assert worker.wait_exit(timeout_s=120) == 0, worker.output()[-3000:]
+    assert "burst: everything drained" in worker.output()
+    received = await _drain(events, 1.0)
+    created = {
+        json.loads(m.body)["command_id"] for m in received if m.routing_key == "wallet.created"
+    }
+    assert created == {json.loads(body)["command_id"] for body in bodies}
+    assert [m.routing_key for m in received].count("wallet.rejected") == 1, "the poison"
+    assert await database.outbox.count_documents({}) == 0
+    assert await database.commands.count_documents({"terminal": True}) == 20
+    for collection, model in DOCUMENTS.items():
+        async for doc in database[collection].find({}):
+            model.from_mongo(doc)
+
+
 async def test_idempotency_conflict_leaves_the_original(make_worker, amqp, namespace, database):
     worker = make_worker()
     worker.start()
