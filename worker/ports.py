@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-__all__ = ["Delivery", "EventSink"]
+if TYPE_CHECKING:
+    from worker.topology import Topology
+
+__all__ = ["BrokerPort", "Delivery", "EventSink"]
 
 
 class Delivery(Protocol):
@@ -40,3 +43,20 @@ class EventSink(Protocol):
         correlation_id: str | None,
         headers: dict[str, Any] | None = None,
     ) -> Awaitable[None]: ...
+
+
+class BrokerPort(Protocol):
+    """What the command path needs of a broker: worker.broker.Broker, and its in-memory
+    twin worker.memory_broker.MemoryBroker."""
+
+    @property
+    def topology(self) -> Topology: ...
+
+    @property
+    def publish_event(self) -> EventSink: ...
+
+    async def send_copy(
+        self, delivery: Delivery, *, exchange: str, routing_key: str, headers: dict[str, Any]
+    ) -> None:
+        """Publish a confirmed copy of a delivery; TransientError when not confirmed."""
+        ...

@@ -20,9 +20,8 @@ from typing import Any
 
 import structlog
 
-from worker.broker import Broker
 from worker.metrics import Metrics
-from worker.ports import Delivery
+from worker.ports import BrokerPort, Delivery
 
 __all__ = ["Retrier"]
 
@@ -39,7 +38,7 @@ def _int_header(headers: dict[str, Any] | None, name: str, default: int) -> int:
 class Retrier:
     def __init__(
         self,
-        broker: Broker,
+        broker: BrokerPort,
         metrics: Metrics,
         *,
         max_attempts: int,

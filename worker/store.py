@@ -3,8 +3,8 @@
 Every decision two workers could race is an insert under a unique `_id`
 (DESIGN.md, "The invariant"); FerretDB does not make conditional updates
 atomic, so none is used for a decision. Updates happen only where one writer
-owns the document: the lease holder writes its command and its own lease, the
-relay writes an event's `published_at`.
+owns the document: the lease holder writes its command (once, when it ends) and
+its own lease. Events are never updated: a published event's marker is deleted.
 
 Access is by `_id` only, plus paged scans of two small marker collections: on
 FerretDB v1 any other filter reads the whole collection (measured: ~65 µs per

@@ -11,7 +11,6 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
 
 from handlers import COMMAND_TYPES
 from handlers.ports import CommandType, KeyMaker
@@ -22,36 +21,14 @@ from worker.leases import Leases
 from worker.metrics import Metrics
 from worker.outbox import Outbox
 from worker.pipeline import Pipeline
-from worker.ports import Delivery, EventSink
+from worker.ports import BrokerPort, EventSink
 from worker.records import Commands, Gates, StoreWallets
 from worker.retries import Retrier
 from worker.settings import Settings
 from worker.store import CommandStore
 from worker.sweeper import Sweeper
-from worker.topology import Topology
 
-__all__ = ["BrokerPort", "Wired", "build_pipeline"]
-
-
-class BrokerPort(Protocol):
-    """What the command path needs of a broker (worker.broker.Broker, MemoryBroker)."""
-
-    @property
-    def topology(self) -> Topology: ...
-
-    async def publish_event(
-        self,
-        routing_key: str,
-        body: bytes,
-        *,
-        message_id: str,
-        correlation_id: str | None,
-        headers: dict[str, Any] | None = None,
-    ) -> None: ...
-
-    async def send_copy(
-        self, delivery: Delivery, *, exchange: str, routing_key: str, headers: dict[str, Any]
-    ) -> None: ...
+__all__ = ["Wired", "build_pipeline"]
 
 
 @dataclass(frozen=True)
@@ -108,7 +85,7 @@ def build_pipeline(
         clock=clock,
     )
     retrier = Retrier(
-        broker,  # type: ignore[arg-type]
+        broker,
         metrics,
         max_attempts=amqp.max_attempts,
         requeue_delay_s=ws.requeue_delay_s,
