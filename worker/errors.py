@@ -6,6 +6,7 @@ WorkerError                   `code` is what events and metrics carry
  +-- TransientError           the outcome is unknown: retry with bounded backoff
  |    |                       (worker.store, worker.broker, worker.database)
  |    +-- LeaseLost           a later lease epoch exists: stop (worker.leases)
+ |    +-- NodeUnavailable     no TRON endpoint answered (worker.gateway)
  +-- PermanentError           retrying cannot help: `failed`, or a dead letter
  |    +-- KeystoreError       a key cannot be made, opened or trusted (worker.keystore)
  +-- Unauthenticated          signature or timing not acceptable: `rejected` (worker.auth)
@@ -16,7 +17,14 @@ marks it, and the pipeline dead-letters it as poison.
 
 from __future__ import annotations
 
-__all__ = ["LeaseLost", "PermanentError", "TransientError", "Unauthenticated", "WorkerError"]
+__all__ = [
+    "LeaseLost",
+    "NodeUnavailable",
+    "PermanentError",
+    "TransientError",
+    "Unauthenticated",
+    "WorkerError",
+]
 
 
 class WorkerError(Exception):
@@ -40,6 +48,13 @@ class LeaseLost(TransientError):
     """Another worker holds a later epoch: stop working on this command."""
 
     code = "LEASE_LOST"
+
+
+class NodeUnavailable(TransientError):
+    """No TRON endpoint gave an answer (timeouts, connection errors, 5xx, 429, open
+    circuits): the outcome of the call is unknown, never "absent" or "refused"."""
+
+    code = "NODE_UNAVAILABLE"
 
 
 class PermanentError(WorkerError):

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from worker.topology import Topology
 
-__all__ = ["BrokerPort", "Delivery", "EventSink"]
+__all__ = [
+    "BlockRef",
+    "BroadcastReply",
+    "BrokerPort",
+    "Delivery",
+    "EventSink",
+    "SolidBlock",
+    "TronNode",
+]
 
 
 class Delivery(Protocol):
@@ -59,4 +68,73 @@ class BrokerPort(Protocol):
         self, delivery: Delivery, *, exchange: str, routing_key: str, headers: dict[str, Any]
     ) -> None:
         """Publish a confirmed copy of a delivery; TransientError when not confirmed."""
+        ...
+
+
+# --- the TRON side -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BlockRef:
+    """A block as a reference: its number, id (64 hex) and timestamp (ms since the epoch)."""
+
+    number: int
+    id: str
+    timestamp_ms: int
+
+
+@dataclass(frozen=True)
+class SolidBlock:
+    """A solidified block with the receipts of its transactions, both from one endpoint."""
+
+    number: int
+    id: str
+    parent_id: str
+    timestamp_ms: int
+    transactions: list[dict[str, Any]]  # java-tron's JSON: txID, raw_data, ret, ...
+    receipts: list[dict[str, Any]]  # gettransactioninfobyblocknum's items
+    endpoint: str
+
+
+@dataclass(frozen=True)
+class BroadcastReply:
+    """What a node said to a broadcast; a node's refusal is a value, not an exception.
+
+    accepted: the node took it (`result: true`) or has seen it (DUP_TRANSACTION_ERROR).
+    """
+
+    accepted: bool
+    code: str  # "SUCCESS" or java-tron's response code, e.g. "SIGERROR", "SERVER_BUSY"
+    message: str  # plain text
+    txid: str | None
+    endpoint: str
+
+
+class TronNode(Protocol):
+    """The worker's view of TRON nodes (worker.gateway.Gateway: failover, retries, circuit
+    breakers). Raises TransientError (NodeUnavailable) when no endpoint answered."""
+
+    async def head(self) -> BlockRef:
+        """The head block (/wallet/getnowblock)."""
+        ...
+
+    async def solid_head(self) -> BlockRef:
+        """The latest solidified block (/walletsolidity/getnowblock)."""
+        ...
+
+    async def solid_block(self, number: int) -> SolidBlock | None:
+        """Solidified block `number` and its receipts from one endpoint; None when it is past
+        that endpoint's solidified head (java-tron answers `{}`)."""
+        ...
+
+    async def account(self, address: str) -> dict[str, Any] | None:
+        """/wallet/getaccount (visible); None when the account does not exist."""
+        ...
+
+    async def chain_parameters(self) -> dict[str, int]:
+        """/wallet/getchainparameters as {key: value}."""
+        ...
+
+    async def broadcast_hex(self, transaction_hex: str) -> BroadcastReply:
+        """/wallet/broadcasthex of a serialized, signed Transaction."""
         ...
