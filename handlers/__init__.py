@@ -1,11 +1,12 @@
 """Command handlers, one module per family; COMMAND_TYPES is the registry the executor
 dispatches on (payload model, handler, "has effects" test), so it knows no family."""
 
-from handlers import wallet
+from handlers import transfer, wallet
 from handlers.ports import CommandType
 
 __all__ = ["COMMAND_TYPES"]
 
 COMMAND_TYPES: dict[str, CommandType] = {  # type: ignore[type-arg]
     "wallet.create": wallet.WALLET_CREATE,
+    "transfer.trx": transfer.TRANSFER_TRX,
 }

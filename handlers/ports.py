@@ -12,17 +12,25 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel
 
+from worker.ports import BlockRef, TronNode
+
 __all__ = [
+    "ChainRules",
     "CommandContext",
     "CommandType",
     "Completed",
     "Deps",
     "Failed",
     "Handler",
+    "Journal",
     "KeyMaker",
     "NeedsAttention",
     "NewWallet",
     "Outcome",
+    "Pending",
+    "Rejected",
+    "SignedTx",
+    "Signer",
     "WalletStore",
 ]
 
@@ -54,6 +62,25 @@ class Failed:
     code: str
     message: str
     retry_safe: bool
+    details: dict[str, Any] | None = None  # more payload fields: txid, reference
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """Refused before anything was signed (a policy or pre-check): safe to resend."""
+
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Pending:
+    """Waiting for the chain: the command is left in `state`, not terminal, its lease given
+    back. Whoever learns its fate (the chain follower) wakes it; `news` says whether that
+    happened already, so a wake-up racing this outcome is never lost."""
+
+    state: str
+    news: Callable[[], Awaitable[bool]]
 
 
 @dataclass(frozen=True)
@@ -65,7 +92,7 @@ class NeedsAttention:
     message: str
 
 
-Outcome = Completed | Failed | NeedsAttention
+Outcome = Completed | Failed | NeedsAttention | Pending | Rejected
 
 
 class NewWallet(Protocol):
@@ -90,17 +117,76 @@ class WalletStore(Protocol):
 
     async def get(self, ref: str, index: int) -> dict[str, Any] | None: ...
 
+    async def by_address(self, address: str) -> dict[str, Any] | None:
+        """The managed wallet with this base58 address, if it is one of ours."""
+        ...
+
+
+@dataclass(frozen=True)
+class SignedTx:
+    """A transaction the worker built and signed itself."""
+
+    txid: str
+    raw_hex: str  # Transaction.raw as signed (sha256 of it is the txid)
+    signed_hex: str  # Transaction{raw_data, signature}: what broadcasthex sends
+    signature_hex: str
+
+
+class Signer(Protocol):
+    def transfer(
+        self,
+        wallet: dict[str, Any],
+        *,
+        to: str,
+        amount_sun: int,
+        memo: bytes,
+        reference: BlockRef,
+        expiration_ms: int,
+        timestamp_ms: int,
+    ) -> SignedTx:
+        """Build a TransferContract locally and sign it with the wallet's own key (which
+        must derive the wallet's address first)."""
+        ...
+
+
+class Journal(Protocol):
+    """The signed-transaction journal (worker/journal.py)."""
+
+    async def claim_txid(self, txid: str, attempt: str) -> bool: ...
+    async def record(self, attempt_doc: dict[str, Any]) -> dict[str, Any]: ...
+    async def track(self, attempt_doc: dict[str, Any], command_key: str) -> None: ...
+    async def latest_attempt(self, ref: str, item: int) -> dict[str, Any] | None: ...
+    async def fate(self, attempt: str) -> dict[str, Any] | None: ...
+
+
+@dataclass(frozen=True)
+class ChainRules:
+    """Settings of the transaction path."""
+
+    expiration_s: float  # after the node's head block time
+    max_attempts: int  # attempts per item, rebuilds included
+    broadcast_tries: int  # sends of the same bytes before leaving it to the follower
+    broadcast_backoff_s: float
+
 
 @dataclass(frozen=True)
 class Deps:
     """Everything a handler may touch, bound to one command and its lease."""
 
     fence: Callable[[], Awaitable[None]]  # raises LeaseLost when another worker took over
-    # Store an event (state, payload), after its own fencing check; once per state.
-    emit: Callable[[str, dict[str, Any]], Awaitable[None]]
+    # Store an event (state, payload, attempt=0, item=None) after its own fencing check;
+    # once per (state, attempt, item).
+    emit: Callable[..., Awaitable[None]]
     now: Callable[[], datetime]
     wallets: WalletStore
     keys: KeyMaker
+    command_key: str = ""  # the claim: what the follower wakes
+    node: TronNode | None = None
+    journal: Journal | None = None
+    signer: Signer | None = None
+    chain: ChainRules | None = None
+    sleep: Callable[[float], Awaitable[None]] | None = None
+    count_rebuild: Callable[[], None] = lambda: None
 
 
 Handler = Callable[[CommandContext[Any], Deps], Awaitable[Outcome]]

@@ -213,7 +213,7 @@ class LeaseDoc(_Document):
     """`leases`: `_id` `<c>:<epoch>`; inserting the next epoch takes the command. Epoch 1
     is the claim itself and has a document only once its holder renewed it."""
 
-    ref: UuidText
+    ref: str  # a command's `c`, or "chain-follower" for the follower's own lease
     epoch: Annotated[int, strict_int(1)]
     owner: str
     renewed_at: StoredDatetime
@@ -293,6 +293,63 @@ class WalletDoc(_Document):
     nonce: Nonce | None = None
 
 
+class AddressDoc(_Document):
+    """`addresses`: `_id` a managed wallet's base58 address; which wallet it is."""
+
+    wallet: str
+    nonce: Nonce | None = None
+
+
+class TxidDoc(_Document):
+    """`txids`: `_id` a txid, claimed by one attempt before it is journaled."""
+
+    attempt: str
+    at: StoredDatetime
+    nonce: Nonce | None = None
+
+
+class InflightDoc(_Document):
+    """`inflight`: `_id` a txid whose fate the chain follower must decide."""
+
+    attempt: str
+    command: str  # the claim's key: what the follower wakes
+    expiration_ms: Annotated[int, strict_int(0)]
+    ref_block_number: Annotated[int, strict_int(0)]
+    at: StoredDatetime
+    nonce: Nonce | None = None
+
+
+class FateDoc(_Document):
+    """`fates`: `_id` an attempt id; what the chain decided, once."""
+
+    model_config = ConfigDict(extra="allow")  # the receipt's figures ride along
+
+    fate: Literal["confirmed", "failed", "absent", "unknown"]
+    txid: TxId
+    block_number: Annotated[int, strict_int(0)]
+    decided_at: StoredDatetime
+    nonce: Nonce | None = None
+
+
+class SeenDoc(_Document):
+    """`seen`: `_id` a txid found in a solidified block (ours, or a managed wallet's)."""
+
+    block_number: Annotated[int, strict_int(0)]
+    block_id: str
+    block_time_ms: Annotated[int, strict_int(0)]
+    nonce: Nonce | None = None
+
+
+class CursorDoc(_Document):
+    """`chain`: `_id` "cursor"; the follower's last processed solidified block."""
+
+    number: Annotated[int, strict_int(0)]
+    block_id: str
+    timestamp_ms: Annotated[int, strict_int(0)]
+    coverage_from: Annotated[int, strict_int(0)]
+    moved_at: StoredDatetime
+
+
 # The model of every collection the worker writes.
 DOCUMENTS: dict[str, type[_Document]] = {
     "commands": CommandDoc,
@@ -303,4 +360,10 @@ DOCUMENTS: dict[str, type[_Document]] = {
     "events": EventDoc,
     "outbox": OutboxDoc,
     "wallets": WalletDoc,
+    "addresses": AddressDoc,
+    "txids": TxidDoc,
+    "inflight": InflightDoc,
+    "fates": FateDoc,
+    "seen": SeenDoc,
+    "chain": CursorDoc,
 }

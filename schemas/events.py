@@ -43,6 +43,7 @@ __all__ = [
     "FAILURE_CODES",
     "FAMILY_STATES",
     "IDEMPOTENCY_CONFLICT",
+    "INSUFFICIENT_BALANCE",
     "INVALID_COMMAND",
     "KEY_MISMATCH",
     "NOT_IMPLEMENTED",
@@ -54,6 +55,7 @@ __all__ = [
     "STATE_PAYLOADS",
     "TRANSACTION_FAILED",
     "UNAUTHENTICATED",
+    "UNKNOWN_WALLET",
     "VERIFICATION_FAILED",
     "AcceptedPayload",
     "BroadcastPayload",
@@ -101,6 +103,8 @@ IDEMPOTENCY_CONFLICT: Final = "IDEMPOTENCY_CONFLICT"
 POLICY: Final = "POLICY"
 NOT_IMPLEMENTED: Final = "NOT_IMPLEMENTED"
 POISON: Final = "POISON"
+UNKNOWN_WALLET: Final = "UNKNOWN_WALLET"  # `wallet` is not one this worker manages
+INSUFFICIENT_BALANCE: Final = "INSUFFICIENT_BALANCE"  # plainly cannot succeed
 REJECTION_CODES: Final = (
     INVALID_COMMAND,
     UNAUTHENTICATED,
@@ -109,6 +113,8 @@ REJECTION_CODES: Final = (
     POLICY,
     NOT_IMPLEMENTED,
     POISON,
+    UNKNOWN_WALLET,
+    INSUFFICIENT_BALANCE,
 )
 RejectionCode = Literal[
     "INVALID_COMMAND",
@@ -118,6 +124,8 @@ RejectionCode = Literal[
     "POLICY",
     "NOT_IMPLEMENTED",
     "POISON",
+    "UNKNOWN_WALLET",
+    "INSUFFICIENT_BALANCE",
 ]
 
 # Failed: the worker's own codes. Node and receipt codes (`REVERT`,

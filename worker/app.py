@@ -18,6 +18,7 @@ from worker.broker import Broker
 from worker.consumer import Consumer
 from worker.database import ensure_indexes, make_client, ping
 from worker.errors import TransientError
+from worker.gateway import Gateway
 from worker.health import DependencyCheck, HealthMonitor, tron_node_check
 from worker.keystore import Keystore, KeystoreError
 from worker.metrics import Metrics
@@ -96,18 +97,25 @@ async def run_worker(settings: Settings, stop: asyncio.Event, *, burst: bool = F
         metrics=metrics,
     )
     store = MongoStore(mongo[settings.mongo.database])
+    gateway = Gateway(settings.tron, metrics)
     try:
         wired = build_pipeline(
             settings,
             store=store,
             broker=broker,
+            node=gateway,
             keys=Keystore(settings.keystore),
             owner=f"{socket.gethostname()}:{os.getpid()}",
             metrics=metrics,
         )
     except (KeystoreError, ValueError) as exc:
         raise StartupError(str(exc)) from None
-    pipeline, sweeper, outbox = wired.pipeline, wired.sweeper, wired.outbox
+    pipeline, sweeper, outbox, follower = (
+        wired.pipeline,
+        wired.sweeper,
+        wired.outbox,
+        wired.follower,
+    )
     consumer = Consumer(broker, pipeline.process, max_concurrency=settings.worker.max_concurrency)
     sidecar = Sidecar(
         build_sidecar_app(health, metrics, stale_after_s=sc.check_interval_s * 5 + 30),
@@ -128,6 +136,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event, *, burst: bool = F
                 ws = settings.worker
                 tasks.create_task(outbox.run(stop, ws.relay_interval_s))
                 tasks.create_task(sweeper.run(stop, ws.sweep_interval_s, ws.cleanup_interval_s))
+                tasks.create_task(follower.run(stop))
                 if burst:
                     tasks.create_task(_stop_when_drained(broker, store, consumer, stop))
                 log.info("worker started", queues=len(broker.topology.work_queues))
@@ -140,6 +149,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event, *, burst: bool = F
         # so probes see the worker until it is really gone.
         await broker.close()
         await mongo.close()
+        await gateway.aclose()
         await http.close()
         await sidecar.stop()
         log.info("worker stopped")

@@ -16,7 +16,8 @@ that may have effects is resumed, or, when that cannot help, goes to
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -24,25 +25,44 @@ from typing import Any
 import structlog
 
 from handlers.ports import (
+    ChainRules,
     CommandContext,
     CommandType,
     Completed,
     Deps,
     Failed,
+    Journal,
     KeyMaker,
     NeedsAttention,
     Outcome,
+    Pending,
+    Rejected,
+    Signer,
 )
 from worker.errors import LeaseLost, PermanentError, TransientError
 from worker.leases import Lease, Leases
 from worker.metrics import Metrics
 from worker.outbox import Outbox, command_event, event_doc
+from worker.ports import TronNode
 from worker.records import Commands, Gates, StoreWallets
 from worker.store import Doc
 
-__all__ = ["Executor"]
+__all__ = ["ChainServices", "Executor"]
 
 log = structlog.get_logger()
+
+_STATES = {Completed: "completed", Failed: "failed", Rejected: "rejected"}
+
+
+@dataclass(frozen=True)
+class ChainServices:
+    """What handlers that move money get besides the store: node, journal, signer, rules."""
+
+    node: TronNode
+    journal: Journal
+    signer: Signer
+    rules: ChainRules
+    sleep: Callable[[float], Awaitable[None]]
 
 
 class Executor:
@@ -57,8 +77,10 @@ class Executor:
         types: Mapping[str, CommandType],  # type: ignore[type-arg]
         keys: KeyMaker,
         metrics: Metrics,
+        chain: ChainServices | None = None,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
+        self._chain = chain
         self._commands = commands
         self._gates = gates
         self._wallets = wallets
@@ -101,6 +123,9 @@ class Executor:
                 # Free the command at once for the retry delivery (or the sweeper).
                 await self._leases.release(lease)
             raise
+        if isinstance(outcome, Pending):
+            # Whoever wakes it (the follower's marker, then the sweeper) may take it at once.
+            await self._leases.release(lease)
         await self._outbox.flush(emitted)
         return outcome
 
@@ -161,12 +186,20 @@ class Executor:
             expires_at=command["expires_at"],
             epoch=lease.epoch,
         )
+        chain = self._chain
         deps = Deps(
             fence=partial(self._leases.check, lease),
             emit=partial(self._emit, command, lease, emitted),
             now=self._clock,
             wallets=self._wallets,
             keys=self._keys,
+            command_key=command["_id"],
+            node=chain.node if chain else None,
+            journal=chain.journal if chain else None,
+            signer=chain.signer if chain else None,
+            chain=chain.rules if chain else None,
+            sleep=chain.sleep if chain else None,
+            count_rebuild=self._metrics.rebuilds_total.inc,
         )
         ref = command["ref"]
         if context.expires_at <= self._clock() and not await self._gates.is_open(ref):
@@ -190,19 +223,32 @@ class Executor:
     ) -> None:
         """Store the outcome's event (after its fence), then write the command once."""
         emit = partial(self._emit, command, lease, emitted)
+        if isinstance(outcome, Pending):
+            await self._commands.write(
+                command, {"state": outcome.state, "events": command["events"]}
+            )
+            # Unmark, then look for news: a wake-up that raced this write is never lost.
+            await self._commands.unmark(command["_id"])
+            if await outcome.news():
+                await self._commands.mark_active(command)
+            return
         if isinstance(outcome, Failed):
-            payload = {"code": outcome.code, "message": outcome.message}
+            payload: dict[str, Any] = {"code": outcome.code, "message": outcome.message}
+            payload.update(outcome.details or {})
             await emit("failed", {**payload, "retry_safe": outcome.retry_safe})
+        elif isinstance(outcome, Rejected):
+            await emit(
+                "rejected", {"code": outcome.code, "message": outcome.message, "retry_safe": True}
+            )
         elif isinstance(outcome, NeedsAttention):
             await emit("needs_attention", {"code": outcome.code, "message": outcome.message})
             self._metrics.needs_attention_total.labels(command["type"]).inc()
             log.error("command needs attention", code=outcome.code, reason=outcome.message)
         terminal = not isinstance(outcome, NeedsAttention)
-        state = {Completed: "completed", Failed: "failed", NeedsAttention: "needs_attention"}
         await self._commands.write(
             command,
             {
-                "state": state[type(outcome)],
+                "state": _STATES.get(type(outcome), "needs_attention"),
                 "terminal": terminal,
                 "terminal_at": self._clock() if terminal else None,
                 "events": command["events"],

@@ -29,7 +29,9 @@ from schemas.documents import lease_id
 from worker.errors import LeaseLost
 from worker.store import CommandStore, Doc
 
-__all__ = ["Lease", "LeaseLost", "Leases"]
+__all__ = ["FOLLOWER_REF", "Lease", "LeaseLost", "Leases"]
+
+FOLLOWER_REF = "chain-follower"  # the one lease every worker contends for
 
 log = structlog.get_logger()
 
@@ -58,6 +60,8 @@ class Leases:
         self._owner = owner
         self._lease_s = lease_s
         self._clock = clock or (lambda: datetime.now(UTC))
+        self._seen_epoch: dict[str, int] = {}
+        self._follow_ref = FOLLOWER_REF
 
     def of_claim(self, ref: str) -> Lease:
         """Epoch 1, held by the worker whose claim insert just landed."""
@@ -66,11 +70,15 @@ class Leases:
     async def latest(self, ref: str) -> Doc | None:
         """The highest epoch's lease document, found by `_id` (epochs are few: the sweeper
         caps them); epoch 1 has a document only once its holder renewed it."""
-        latest, epoch = None, 2
+        # Epochs only grow, so a long-lived lease (the follower's) is probed from the last
+        # epoch this process saw instead of from 2 every time.
+        latest, epoch = None, self._seen_epoch.get(ref, 2)
         while (doc := await self._store.get("leases", lease_id(ref, epoch))) is not None:
             latest, epoch = doc, epoch + 1
         if latest is None:
             latest = await self._store.get("leases", lease_id(ref, 1))
+        elif ref == self._follow_ref:
+            self._seen_epoch[ref] = latest["epoch"]
         return latest
 
     async def take_over(self, command: Doc) -> Lease | None:
@@ -88,6 +96,18 @@ class Leases:
         if not await self._store.insert("leases", self._doc(lease, now)):
             return None
         log.info("lease taken over", ref=ref, epoch=lease.epoch)
+        return lease
+
+    async def acquire(self, ref: str) -> Lease | None:
+        """A lease on something that is not a command (the chain follower): epoch 1 if
+        nobody ever held it, else the next epoch once the latest expired; None while held."""
+        latest = await self.latest(ref)
+        now = self._clock()
+        if latest is not None and latest["expires_at"] > now:
+            return None
+        lease = Lease(ref, 1 if latest is None else latest["epoch"] + 1, self._owner)
+        if not await self._store.insert("leases", self._doc(lease, now)):
+            return None
         return lease
 
     async def check(self, lease: Lease) -> None:

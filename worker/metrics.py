@@ -79,9 +79,44 @@ class Metrics:
             ["type"],
             registry=r,
         )
+        self.follower_block = Gauge(
+            "tron_worker_follower_block",
+            "The last solidified block the chain follower processed",
+            registry=r,
+        )
+        self.fates_total = Counter(
+            "tron_worker_attempt_fates",
+            "Transaction attempts decided by the chain follower, by fate",
+            ["fate"],
+            registry=r,
+        )
+        self.rebuilds_total = Counter(
+            "tron_worker_rebuilds",
+            "Transactions rebuilt after their previous attempt was proven absent",
+            registry=r,
+        )
         self.lease_takeovers_total = Counter(
             "tron_worker_lease_takeovers",
             "Commands taken over after their lease expired",
+            registry=r,
+        )
+        self.node_requests_total = Counter(
+            "tron_worker_node_requests",
+            "HTTP requests to TRON endpoints (worker/gateway.py), by endpoint, method, outcome",
+            ["endpoint", "method", "outcome"],
+            registry=r,
+        )
+        self.node_latency_seconds = Histogram(
+            "tron_worker_node_latency_seconds",
+            "Time of one HTTP request to a TRON endpoint, answered or not",
+            ["endpoint", "method"],
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+            registry=r,
+        )
+        self.node_circuit_open = Gauge(
+            "tron_worker_node_circuit_open",
+            "1 while the endpoint's circuit breaker is open or half-open, else 0",
+            ["endpoint"],
             registry=r,
         )
 

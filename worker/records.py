@@ -6,6 +6,7 @@ schemas/documents.py, built from `c`, the command's ref.
     active    `<scope>:<key>`   a non-terminal command some delivery let go of
     gates     `<c>`             "effects may follow" or "void": decided by insert
     wallets   `<c>:<index>`     what wallet.create made
+    addresses `<base58 address>` which wallet an address is (lookups by `_id` only)
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from typing import Any
 from schemas.documents import gate_id, wallet_id
 from worker.errors import TransientError
 from worker.store import CommandStore, Doc
+from worker.txbuild import address_from_base58
 
-__all__ = ["Commands", "Gates", "StoreWallets"]
+__all__ = ["Commands", "Gates", "ManagedAddresses", "StoreWallets"]
 
 
 class Commands:
@@ -96,12 +98,43 @@ class StoreWallets:
     async def add_once(self, ref: str, index: int, record: dict[str, Any]) -> dict[str, Any]:
         """Insert the record as wallet `index` unless one is there; the one stored."""
         doc = {**record, "_id": wallet_id(ref, index), "ref": ref, "index": index}
-        if await self._store.insert("wallets", doc):
-            return doc
-        stored = await self._store.get("wallets", wallet_id(ref, index))
-        if stored is None:
-            raise TransientError(f"wallet {wallet_id(ref, index)} vanished after its insert")
-        return stored
+        if not await self._store.insert("wallets", doc):
+            stored = await self._store.get("wallets", wallet_id(ref, index))
+            if stored is None:
+                raise TransientError(f"wallet {wallet_id(ref, index)} vanished after its insert")
+            doc = stored
+        # After the wallet: an address always names a stored wallet (a redo adds it again).
+        await self._store.insert("addresses", {"_id": doc["address"], "wallet": doc["_id"]})
+        return doc
 
     async def get(self, ref: str, index: int) -> dict[str, Any] | None:
         return await self._store.get("wallets", wallet_id(ref, index))
+
+    async def by_address(self, address: str) -> dict[str, Any] | None:
+        found = await self._store.get("addresses", address)
+        return None if found is None else await self._store.get("wallets", found["wallet"])
+
+
+class ManagedAddresses:
+    """The managed wallets' addresses as java-tron's hex (`41…`), re-read every refresh_s:
+    what the chain follower records as `seen`. Paged by `_id` over `addresses`."""
+
+    def __init__(
+        self, store: CommandStore, *, refresh_s: float, clock: Callable[[], datetime]
+    ) -> None:
+        self._store = store
+        self._refresh_s = refresh_s
+        self._clock = clock
+        self._addresses: set[str] = set()
+        self._read_at: datetime | None = None
+
+    async def __call__(self) -> set[str]:
+        now = self._clock()
+        if self._read_at is None or (now - self._read_at).total_seconds() >= self._refresh_s:
+            found: set[str] = set()
+            after: str | None = None
+            while page := await self._store.scan("addresses", 1000, after=after):
+                found.update(address_from_base58(doc["_id"]).hex() for doc in page)
+                after = page[-1]["_id"]
+            self._addresses, self._read_at = found, now
+        return self._addresses

@@ -24,6 +24,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict, TomlConfigSettingsSource
@@ -121,20 +122,53 @@ class MongoSettings(_Section):
 
 class TronSettings(_Section):
     endpoints: Annotated[list[str], Field(min_length=1)]
+    # The /walletsolidity/* base URL of each endpoint, in the same order; empty: the same URLs.
+    solidity_endpoints: list[str] = Field(default_factory=list, validate_default=True)
     network: Literal["devnet", "nile", "shasta", "mainnet"]
     request_timeout_s: PositiveFloat
+    request_attempts: PositiveInt
+    retry_backoff_s: Annotated[float, Field(ge=0)]
+    circuit_failure_threshold: PositiveInt
+    circuit_reset_s: PositiveFloat
     api_key_header: Annotated[str, Field(pattern=r"^[A-Za-z0-9-]+$")]
     api_key: SecretStr | None = None
 
     @field_validator("endpoints")
     @classmethod
     def _check_endpoints(cls, value: list[str]) -> list[str]:
+        return cls._http_urls(value)
+
+    @field_validator("solidity_endpoints")
+    @classmethod
+    def _check_solidity_endpoints(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        endpoints = info.data.get("endpoints")
+        if endpoints is None:  # endpoints itself was invalid: that error is reported
+            return value
+        if not value:
+            return list(endpoints)
+        if len(value) != len(endpoints):
+            raise ValueError(
+                f"must have one entry per tron.endpoints entry ({len(endpoints)}), or be empty"
+            )
+        return cls._http_urls(value)
+
+    @staticmethod
+    def _http_urls(value: list[str]) -> list[str]:
         for endpoint in value:
             try:
                 _url_without_password(endpoint, ("http", "https"))
             except ValueError as exc:
                 raise ValueError(f"endpoint {endpoint!r} {exc}") from None
         return [endpoint.rstrip("/") for endpoint in value]
+
+
+class ChainSettings(_Section):
+    expiration_s: Annotated[float, Field(ge=10, le=86_400)]
+    max_attempts: Annotated[int, Field(ge=1, le=20)]
+    broadcast_tries: Annotated[int, Field(ge=1, le=20)]
+    broadcast_backoff_s: PositiveFloat
+    follower_interval_s: PositiveFloat
+    managed_refresh_s: PositiveFloat
 
 
 class WorkerSettings(_Section):
@@ -186,6 +220,7 @@ class Settings(BaseSettings):
     amqp: AmqpSettings
     mongo: MongoSettings
     tron: TronSettings
+    chain: ChainSettings
     worker: WorkerSettings
     sidecar: SidecarSettings
     log: LogSettings

@@ -57,6 +57,12 @@ COLLECTIONS = (
     "events",
     "outbox",
     "wallets",
+    "addresses",
+    "txids",
+    "inflight",
+    "fates",
+    "seen",
+    "chain",
 )
 
 

@@ -13,18 +13,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from handlers import COMMAND_TYPES
-from handlers.ports import CommandType, KeyMaker
+from handlers.ports import ChainRules, CommandType
 from worker.auth import Authenticator
 from worker.claims import Claims
-from worker.executor import Executor
+from worker.executor import ChainServices, Executor
+from worker.follower import ChainFollower
+from worker.journal import Journal
+from worker.keystore import Keystore
 from worker.leases import Leases
 from worker.metrics import Metrics
 from worker.outbox import Outbox
 from worker.pipeline import Pipeline
-from worker.ports import BrokerPort, EventSink
-from worker.records import Commands, Gates, StoreWallets
+from worker.ports import BrokerPort, EventSink, TronNode
+from worker.records import Commands, Gates, ManagedAddresses, StoreWallets
 from worker.retries import Retrier
 from worker.settings import Settings
+from worker.signer import KeystoreSigner
 from worker.store import CommandStore
 from worker.sweeper import Sweeper
 
@@ -37,6 +41,7 @@ class Wired:
     executor: Executor
     outbox: Outbox
     sweeper: Sweeper
+    follower: ChainFollower
     leases: Leases
     metrics: Metrics
 
@@ -46,14 +51,16 @@ def build_pipeline(
     *,
     store: CommandStore,
     broker: BrokerPort,
-    keys: KeyMaker,
+    node: TronNode,
+    keys: Keystore,
     owner: str,
     metrics: Metrics | None = None,
     clock: Callable[[], datetime] | None = None,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     types: Mapping[str, CommandType] = COMMAND_TYPES,  # type: ignore[type-arg]
 ) -> Wired:
-    """The command path: authentication, claims, leases, gates, outbox, executor, retries.
+    """The command path: authentication, claims, leases, gates, outbox, executor, retries,
+    and the TRON side: journal, local signer, chain follower.
 
     Raises:
         ValueError: an authentication setting that cannot work (no keys, a bad key id).
@@ -73,7 +80,21 @@ def build_pipeline(
     outbox = Outbox(
         store, publish, metrics, sweep_after_s=max(2.0, ws.relay_interval_s * 4), clock=clock
     )
+    journal = Journal(store, clock)
+    chain = ChainServices(
+        node=node,
+        journal=journal,
+        signer=KeystoreSigner(keys),
+        rules=ChainRules(
+            expiration_s=settings.chain.expiration_s,
+            max_attempts=settings.chain.max_attempts,
+            broadcast_tries=settings.chain.broadcast_tries,
+            broadcast_backoff_s=settings.chain.broadcast_backoff_s,
+        ),
+        sleep=sleep,
+    )
     executor = Executor(
+        chain=chain,
         commands=commands,
         gates=Gates(store, clock),
         wallets=StoreWallets(store),
@@ -114,4 +135,16 @@ def build_pipeline(
         command_timeout_s=ws.command_timeout_s,
         clock=clock,
     )
-    return Wired(pipeline, executor, outbox, sweeper, leases, metrics)
+    follower = ChainFollower(
+        node,
+        journal,
+        leases,
+        store,
+        metrics,
+        managed_addresses=ManagedAddresses(
+            store, refresh_s=settings.chain.managed_refresh_s, clock=clock
+        ),
+        poll_interval_s=settings.chain.follower_interval_s,
+        clock=clock,
+    )
+    return Wired(pipeline, executor, outbox, sweeper, follower, leases, metrics)

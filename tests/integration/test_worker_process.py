@@ -24,18 +24,19 @@ pytestmark = pytest.mark.integration
 
 SENDER = PrivateKey(b"\x01" * 32).public_key.to_base58check_address()
 RECIPIENT = PrivateKey(b"\x02" * 32).public_key.to_base58check_address()
+USDT = "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t"
 
 
 def _command() -> bytes:
-    """A valid transfer.trx command: its handler does not exist yet, so NOT_IMPLEMENTED."""
+    """A valid transfer.trc20 command: its handler does not exist yet, so NOT_IMPLEMENTED."""
     return json.dumps(
         {
             "command_id": str(uuid.uuid4()),
             "idempotency_key": f"key-{uuid.uuid4().hex}",
-            "type": "transfer.trx",
+            "type": "transfer.trc20",
             "schema_version": 1,
             "issued_at": datetime.now(UTC).isoformat(),
-            "payload": {"wallet": SENDER, "to": RECIPIENT, "amount_sun": "1000000"},
+            "payload": {"wallet": SENDER, "to": RECIPIENT, "token": USDT, "amount": "1000000"},
         }
     ).encode()
 
@@ -51,7 +52,7 @@ async def test_command_gets_exactly_one_rejected_event_and_is_acked(make_worker,
     commands = await channel.get_exchange(f"{namespace}.commands")
     await commands.publish(
         aio_pika.Message(body, message_id="msg-1", correlation_id="corr-1"),
-        routing_key="command.transfer.trx",
+        routing_key="command.transfer.trc20",
     )
     message = await next_message(events, 20)
     await message.ack()
@@ -140,7 +141,7 @@ async def test_sigterm_under_load_loses_nothing(make_worker, amqp, namespace):
     for _ in range(1000):
         body = _command()
         sent.add(json.loads(body)["command_id"])
-        await commands.publish(aio_pika.Message(body), routing_key="command.transfer.trx")
+        await commands.publish(aio_pika.Message(body), routing_key="command.transfer.trc20")
     worker = make_worker(TRON_WORKER_WORKER__MAX_CONCURRENCY="2", TRON_WORKER_AMQP__PREFETCH="4")
     worker.start()
     first = await next_message(events, 20)

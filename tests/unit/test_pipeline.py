@@ -20,6 +20,7 @@ from schemas.events import event_id_for
 from worker.errors import TransientError
 from worker.keystore import Keystore
 from worker.memory_broker import MemoryBroker
+from worker.memory_node import MemoryNode
 from worker.settings import KeystoreSettings, load_settings
 from worker.store import MemoryStore
 from worker.topology import build_topology
@@ -105,10 +106,13 @@ class World:
         async def sleep(delay_s: float) -> None:
             self.sleeps.append(delay_s)
 
+        self.node = MemoryNode()
+        self.keystore = keystore
         wired = build_pipeline(
             settings,
             store=self.store,
             broker=self.broker,
+            node=self.node,
             keys=keystore,
             owner="w1",
             clock=lambda: self.now,
@@ -116,6 +120,7 @@ class World:
         )
         self.pipeline, self.executor, self.outbox = wired.pipeline, wired.executor, wired.outbox
         self.metrics, self.leases = wired.metrics, wired.leases
+        self.sweeper, self.follower = wired.sweeper, wired.follower
 
     def registry_override(self, kind: str, handler: Any) -> None:
         """Swap one command type's handler, keeping its payload and "has effects" test."""
@@ -248,8 +253,11 @@ async def test_unimplemented_type_is_rejected_before_claim() -> None:
     world = World()
     a = PrivateKey(b"\x01" * 32).public_key.to_base58check_address()
     b = PrivateKey(b"\x02" * 32).public_key.to_base58check_address()
-    body = command("transfer.trx", payload={"wallet": a, "to": b, "amount_sun": 5})
-    await world.deliver(body, family="transfer", routing_key="command.transfer.trx")
+    usdt = "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t"
+    body = command(
+        "transfer.trc20", payload={"wallet": a, "to": b, "token": usdt, "amount": 5}
+    )
+    await world.deliver(body, family="transfer", routing_key="command.transfer.trc20")
     [rejected] = world.events.of("transfer.rejected")
     assert rejected["event"]["payload"]["code"] == "NOT_IMPLEMENTED"
 

@@ -75,6 +75,8 @@ def test_event_types_cover_every_family_and_state() -> None:
         "POLICY",
         "NOT_IMPLEMENTED",
         "POISON",
+        "UNKNOWN_WALLET",
+        "INSUFFICIENT_BALANCE",
     )
     assert "RETRIES_EXHAUSTED" in FAILURE_CODES
 

@@ -1,0 +1,200 @@
+"""worker/gateway.py against devnet: an in-process one (no stack needed) and, marked
+integration, the project stack's.
+
+Blocks come every 50 ms; waits use the producer's new-block event, never fixed sleeps.
+Routes devnet does not serve yet (`/wallet/broadcasthex`,
+`/walletsolidity/gettransactioninfobyblocknum`) skip their tests until they exist;
+tests/unit/test_gateway.py covers both against stubs.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from devnet.api import create_app
+from devnet.builders import transfer
+from devnet.chain import Chain
+from devnet.genesis import build_genesis
+from devnet.keys import address_to_base58
+from devnet.producer import wall_clock_ms
+from devnet.server import Devnet, DevnetConfig
+from devnet.transactions import Transaction
+from worker.gateway import Gateway, NodeRejected, endpoint_names
+from worker.metrics import Metrics
+from worker.settings import Settings, TronSettings
+
+INTERVAL_S = 0.05
+LAG = 3
+WAIT_S = 10.0
+TRX = 1_000_000
+
+
+def _devnet_serves(path: str) -> bool:
+    app = create_app(Chain(build_genesis(), solidify_lag_blocks=LAG))
+    return any(route.resource.canonical == path for route in app.router.routes())
+
+
+HAS_BROADCASTHEX = _devnet_serves("/wallet/broadcasthex")
+HAS_RECEIPTS = _devnet_serves("/walletsolidity/gettransactioninfobyblocknum")
+
+
+def tron_settings(*endpoints: str, **overrides: Any) -> TronSettings:
+    return TronSettings(
+        **{
+            "endpoints": list(endpoints),
+            "network": "devnet",
+            "request_timeout_s": 2.0,
+            "request_attempts": 2,
+            "retry_backoff_s": 0.0,
+            "circuit_failure_threshold": 3,
+            "circuit_reset_s": 30.0,
+            "api_key_header": "TRON-PRO-API-KEY",
+            "api_key": SecretStr("test-key"),
+            **overrides,
+        }
+    )
+
+
+def closed_port_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+@pytest.fixture
+async def devnet() -> AsyncIterator[Devnet]:
+    config = DevnetConfig(port=0, block_interval_s=INTERVAL_S, solidify_lag_blocks=LAG)
+    async with Devnet(config) as running:
+        await running.producer.wait_for_number(LAG + 2, WAIT_S)
+        yield running
+
+
+@pytest.fixture
+async def gateway(devnet: Devnet) -> AsyncIterator[Gateway]:
+    async with Gateway(tron_settings(devnet.url), Metrics()) as made:
+        yield made
+
+
+def _signed_transfer(devnet: Devnet, amount_sun: int = TRX) -> Transaction:
+    sender, receiver = devnet.genesis.accounts[0], devnet.genesis.accounts[1]
+    assert sender.private_key is not None
+    head = devnet.chain.head_block
+    return transfer(
+        sender.private_key, receiver.address, amount_sun, head.block_id, wall_clock_ms()
+    )
+
+
+async def test_head_and_solid_head_are_devnets(devnet: Devnet, gateway: Gateway) -> None:
+    devnet.producer.pause()
+    head = devnet.chain.head_block
+    solid = devnet.chain.solid_block
+
+    got_head, got_solid = await gateway.head(), await gateway.solid_head()
+
+    assert (got_head.number, got_head.id) == (head.number, head.block_id.hex())
+    assert got_head.timestamp_ms == head.timestamp_ms
+    assert (got_solid.number, got_solid.id) == (solid.number, solid.block_id.hex())
+    assert got_solid.number == got_head.number - LAG
+
+
+async def test_account_of_a_funded_and_an_unknown_address(devnet: Devnet, gateway: Gateway) -> None:
+    funded = devnet.genesis.accounts[0]
+    account = await gateway.account(address_to_base58(funded.address))
+    assert account is not None
+    assert account["address"] == address_to_base58(funded.address)  # visible: base58
+    assert account["balance"] == funded.balance_sun
+
+    unknown = address_to_base58(b"\x41" + bytes(range(20)))
+    assert await gateway.account(unknown) is None
+
+
+async def test_malformed_address_is_rejected_not_retried(gateway: Gateway) -> None:
+    with pytest.raises(NodeRejected):
+        await gateway.account("not-an-address")
+
+
+async def test_chain_parameters_are_the_genesis_ones(devnet: Devnet, gateway: Gateway) -> None:
+    assert await gateway.chain_parameters() == dict(devnet.genesis.chain_parameters)
+
+
+async def test_block_past_the_solid_head_is_none(devnet: Devnet, gateway: Gateway) -> None:
+    assert await gateway.solid_block(devnet.chain.solid_number + 1000) is None
+
+
+async def test_failover_from_a_dead_endpoint_to_devnet(devnet: Devnet) -> None:
+    metrics = Metrics()
+    dead = closed_port_url()
+    async with Gateway(tron_settings(dead, devnet.url), metrics) as gateway:
+        assert (await gateway.head()).number >= LAG + 2
+    name = endpoint_names([dead])[0]
+    labels = {"endpoint": name, "method": "head", "outcome": "connection_error"}
+    assert metrics.registry.get_sample_value("tron_worker_node_requests_total", labels) == 2
+
+
+@pytest.mark.skipif(not HAS_RECEIPTS, reason="devnet has no gettransactioninfobyblocknum yet")
+async def test_solid_block_with_a_transfer_and_its_receipt(
+    devnet: Devnet, gateway: Gateway
+) -> None:
+    tx = _signed_transfer(devnet)
+    devnet.chain.broadcast(tx)
+    await devnet.producer.wait_for_number(devnet.chain.head_block.number + 1, WAIT_S)
+    number = (
+        next(
+            block.number
+            for block in reversed([devnet.chain.block_by_number(n) for n in range(1, 1000)][:0])
+        )
+        if False
+        else _block_holding(devnet, tx)
+    )
+    await devnet.producer.wait_for_number(number + LAG, WAIT_S)
+
+    block = await gateway.solid_block(number)
+
+    assert block is not None and block.number == number
+    assert [t["txID"] for t in block.transactions] == [tx.txid.hex()]
+    assert [r["id"] for r in block.receipts] == [tx.txid.hex()]
+    assert block.parent_id == devnet.chain.block_by_number(number - 1).block_id.hex()
+
+
+def _block_holding(devnet: Devnet, tx: Transaction) -> int:
+    for number in range(devnet.chain.head_block.number, 0, -1):
+        block = devnet.chain.block_by_number(number)
+        assert block is not None
+        if any(item.transaction.txid == tx.txid for item in block.transactions):
+            return number
+    raise AssertionError("transaction not in any block")
+
+
+@pytest.mark.skipif(not HAS_BROADCASTHEX, reason="devnet has no /wallet/broadcasthex yet")
+async def test_broadcast_hex_accepted_then_duplicate_then_refused(
+    devnet: Devnet, gateway: Gateway
+) -> None:
+    tx = _signed_transfer(devnet)
+
+    first = await gateway.broadcast_hex(tx.wire_bytes.hex())
+    again = await gateway.broadcast_hex(tx.wire_bytes.hex())
+    forged = _signed_transfer(devnet, amount_sun=2 * TRX)
+    tampered = forged.wire_bytes[:-1] + bytes([forged.wire_bytes[-1] ^ 1])
+    refused = await gateway.broadcast_hex(tampered.hex())
+
+    assert (first.accepted, first.code, first.txid) == (True, "SUCCESS", tx.txid.hex())
+    assert again.accepted and again.code == "DUP_TRANSACTION_ERROR"
+    assert not refused.accepted and refused.code == "SIGERROR"
+    assert refused.message and all(ch.isprintable() for ch in refused.message)
+
+
+@pytest.mark.integration
+async def test_stack_devnet_answers_through_the_gateway(
+    settings: Settings, devnet_url: str
+) -> None:
+    async with Gateway(settings.tron, Metrics()) as gateway:
+        head, solid = await gateway.head(), await gateway.solid_head()
+        assert solid.number <= head.number
+        assert await gateway.solid_block(solid.number + 10_000) is None
+        parameters = await gateway.chain_parameters()
+        assert parameters["getMaintenanceTimeInterval"] > 0

@@ -1,0 +1,124 @@
+"""transfer.trx end to end: RabbitMQ, FerretDB, a worker process, and a devnet of its own.
+
+Each test runs a private in-process devnet with fast blocks, so balances start
+known and faults touch nobody else; the worker reaches it over loopback.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import aio_pika
+import aiohttp
+import pytest
+from tronpy.keys import PrivateKey
+
+from devnet.server import Devnet, DevnetConfig
+from tests.integration.test_wallet_pipeline import _events, database, wallet_command  # noqa: F401
+from tests.support import next_message
+
+pytestmark = pytest.mark.integration
+
+FUNDED_SUN = 100_000_000
+AMOUNT_SUN = 2_345_678
+
+
+@pytest.fixture
+async def devnet() -> AsyncIterator[Devnet]:
+    config = DevnetConfig(port=0, block_interval_s=0.1, solidify_lag_blocks=2)
+    async with Devnet(config) as running:
+        yield running
+
+
+def transfer_command(wallet: str, to: str, amount_sun: int, key: str | None = None) -> bytes:
+    return json.dumps(
+        {
+            "command_id": str(uuid.uuid4()),
+            "idempotency_key": key or f"pay-{uuid.uuid4().hex}",
+            "type": "transfer.trx",
+            "schema_version": 1,
+            "issued_at": datetime.now(UTC).isoformat(),
+            "payload": {"wallet": wallet, "to": to, "amount_sun": amount_sun, "memo": "rent"},
+        }
+    ).encode()
+
+
+async def _post(devnet: Devnet, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    async with aiohttp.ClientSession() as http:
+        async with http.post(devnet.url + path, json=body) as response:
+            assert response.status == 200, await response.text()
+            return await response.json()
+
+
+async def balance_sun(devnet: Devnet, address: str) -> int:
+    account = await _post(devnet, "/wallet/getaccount", {"address": address, "visible": True})
+    return int(account.get("balance", 0))
+
+
+async def _until(events, routing_keys: set[str], timeout_s: float = 60.0):  # type: ignore[no-untyped-def]
+    """Events, in order, up to and including the first whose routing key is in routing_keys."""
+    seen = []
+    while True:
+        message = await next_message(events, timeout_s)
+        await message.ack()
+        seen.append(message)
+        if message.routing_key in routing_keys:
+            return seen
+
+
+async def _start(make_worker, devnet: Devnet, **env: str):  # type: ignore[no-untyped-def]
+    worker = make_worker(
+        TRON_WORKER_TRON__ENDPOINTS=json.dumps([devnet.url]),
+        TRON_WORKER_CHAIN__FOLLOWER_INTERVAL_S="0.1",
+        TRON_WORKER_WORKER__SWEEP_INTERVAL_S="0.2",
+        **env,
+    )
+    worker.start()
+    await worker.wait_status("/health/ready", 200)
+    return worker
+
+
+async def _hot_wallet(amqp, namespace, devnet: Devnet):  # type: ignore[no-untyped-def]
+    channel, events = await _events(amqp, namespace)
+    commands = await channel.get_exchange(f"{namespace}.commands")
+    await commands.publish(aio_pika.Message(wallet_command(count=1)), "command.wallet.create")
+    [created] = [m for m in await _until(events, {"wallet.created"}, 30)]
+    wallet = json.loads(created.body)["payload"]["addresses"][0]
+    await _post(devnet, "/devnet/fund", {"address": wallet, "amount_sun": FUNDED_SUN})
+    return commands, events, wallet
+
+
+async def test_a_transfer_lands_once_with_balances_exact_to_the_sun(
+    make_worker,
+    amqp,
+    namespace,
+    devnet,
+    database,  # noqa: F811
+):
+    worker = await _start(make_worker, devnet)
+    commands, events, wallet = await _hot_wallet(amqp, namespace, devnet)
+    recipient = PrivateKey.random().public_key.to_base58check_address()  # a new account
+    body = transfer_command(wallet, recipient, AMOUNT_SUN)
+    for _ in range(3):  # the same command, published three times
+        await commands.publish(aio_pika.Message(body), "command.transfer.trx")
+    received = await _until(events, {"transfer.confirmed", "transfer.failed"})
+    kinds = [m.routing_key for m in received]
+    assert kinds[-1] == "transfer.confirmed", kinds
+    assert kinds.index("transfer.accepted") < kinds.index("transfer.broadcast")
+    confirmed = json.loads(received[-1].body)["payload"]
+    assert await balance_sun(devnet, recipient) == AMOUNT_SUN
+    spent = FUNDED_SUN - await balance_sun(devnet, wallet)
+    assert spent == AMOUNT_SUN + confirmed["fee_sun"], "the sender paid the amount and the fee"
+    assert confirmed["fee_sun"] > 0, "activating a new account costs a fee"
+    assert confirmed["block_number"] > 0 and confirmed["bandwidth_used"] > 0
+    attempts = [doc async for doc in database.tx_attempts.find({})]
+    assert len(attempts) == 1 and attempts[0]["txid"] == confirmed["txid"]
+    info = await _post(
+        devnet, "/walletsolidity/gettransactioninfobyid", {"value": confirmed["txid"]}
+    )
+    assert info["blockNumber"] == confirmed["block_number"]
+    assert worker.terminate() == 0

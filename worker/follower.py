@@ -1,0 +1,208 @@
+"""The chain follower: one pass over the solidified chain decides every attempt's fate.
+
+One per deployment: every worker contends for its lease (an insert of the next
+epoch, like a command's), and a stalled follower is taken over. The holder
+walks solidified blocks in order from a persisted cursor, one node call pair
+per block (the block and its receipts, from the same endpoint) however many
+transactions are in flight:
+
+- a block is accepted only if its number is the next one and its parentHash is
+  the cursor's block id; a block past the node's solidified head (`{}`) means
+  wait, never skip (a failover may land on a lagging node);
+- every transaction of an attempt in flight, or owned by a managed wallet, is
+  recorded as `seen`; an attempt found in a block gets its fate, `confirmed`
+  (contractRet SUCCESS) or `failed` (with the node's reason);
+- an attempt is proven `absent` only when all three hold (DESIGN rule 4): no
+  `seen` record for its txid; the cursor has passed the first solidified block
+  whose timestamp is at or past the attempt's expiration, that block included
+  (java-tron checks expiration against the parent's time, so that block can
+  still hold it); and the follower's unbroken coverage began at or before the
+  attempt's reference block. Past expiration without such coverage the fate is
+  `unknown`, which the command turns into needs_attention, never a rebuild.
+
+After deciding a fate the follower marks the command active, so the sweeper
+takes it over and its handler acts on the fate (emit, finish, or rebuild).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+
+from worker.errors import TransientError
+from worker.journal import Journal
+from worker.leases import FOLLOWER_REF, Leases
+from worker.loops import Backoff
+from worker.metrics import Metrics
+from worker.ports import SolidBlock, TronNode
+from worker.store import CommandStore, Doc
+
+__all__ = ["ChainFollower", "receipt_figures"]
+
+log = structlog.get_logger()
+
+
+def _owner_hex(transaction: dict[str, Any]) -> str | None:
+    try:
+        value = transaction["raw_data"]["contract"][0]["parameter"]["value"]
+        return str(value["owner_address"]).lower()
+    except (KeyError, IndexError, TypeError):
+        return None
+
+
+def receipt_figures(transaction: dict[str, Any], receipt: dict[str, Any]) -> dict[str, Any]:
+    """What the events report of an included transaction, from its block and receipt."""
+    result = receipt.get("receipt", {})
+    ret = (transaction.get("ret") or [{}])[0]
+    return {
+        "contract_ret": ret.get("contractRet", "SUCCESS"),
+        "fee_sun": int(receipt.get("fee", 0)),
+        "energy_used": int(result.get("energy_usage_total", 0)),
+        "net_usage": int(result.get("net_usage", 0)),
+        "net_fee_sun": int(result.get("net_fee", 0)),
+        "result_message": _text(receipt.get("resMessage")),
+    }
+
+
+def _text(value: Any) -> str | None:
+    """java-tron hex-encodes resMessage; show it as text when it is."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return bytes.fromhex(value).decode("utf-8", errors="replace")
+    except ValueError:
+        return value
+
+
+class ChainFollower:
+    def __init__(
+        self,
+        node: TronNode,
+        journal: Journal,
+        leases: Leases,
+        store: CommandStore,
+        metrics: Metrics,
+        *,
+        managed_addresses: Callable[[], Awaitable[set[str]]],
+        poll_interval_s: float,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self._node = node
+        self._journal = journal
+        self._leases = leases
+        self._store = store
+        self._metrics = metrics
+        self._managed_addresses = managed_addresses
+        self._poll_interval_s = poll_interval_s
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._cursor: Doc | None = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Contend for the follower's lease and walk the chain while holding it."""
+        backoff = Backoff(self._poll_interval_s)
+        while not stop.is_set():
+            try:
+                lease = await self._leases.acquire(FOLLOWER_REF)
+                if lease is not None:
+                    log.info("following the chain", epoch=lease.epoch)
+                    self._cursor = None  # whoever held it before may have moved it
+                    async with self._leases.kept(lease):
+                        while not stop.is_set():
+                            await self._leases.check(lease)
+                            if not await self.step():
+                                await _wait(stop, self._poll_interval_s)
+                backoff.reset()
+            except Exception as exc:  # a loop that dies stops the worker: log, count, go on
+                self._metrics.background_errors_total.labels("follower").inc()
+                log.warning("chain follower paused", error=f"{type(exc).__name__}: {exc}"[:300])
+                backoff.failed()
+            await backoff.wait(stop)
+
+    async def step(self) -> bool:
+        """Process the next solidified block; False when there is none yet."""
+        cursor = self._cursor or await self._journal.cursor() or await self._start()
+        number = cursor["number"] + 1
+        block = await self._node.solid_block(number)
+        if block is None:
+            return False
+        if block.number != number or block.parent_id != cursor["block_id"]:
+            raise TransientError(
+                f"block {block.number} from {block.endpoint} does not follow block "
+                f"{cursor['number']} {cursor['block_id'][:16]}… (parent {block.parent_id[:16]}…)"
+            )
+        await self._process(block, cursor)
+        self._cursor = {
+            "number": block.number,
+            "block_id": block.id,
+            "timestamp_ms": block.timestamp_ms,
+            "coverage_from": cursor["coverage_from"],
+        }
+        await self._journal.move_cursor(self._cursor)
+        self._metrics.follower_block.set(block.number)
+        return True
+
+    async def _start(self) -> Doc:
+        """No cursor yet: coverage begins at the current solidified head."""
+        head = await self._node.solid_head()
+        cursor = {
+            "number": head.number,
+            "block_id": head.id,
+            "timestamp_ms": head.timestamp_ms,
+            "coverage_from": head.number,
+        }
+        await self._journal.move_cursor(cursor)
+        log.info("chain follower starts", block=head.number)
+        return cursor
+
+    async def _process(self, block: SolidBlock, cursor: Doc) -> None:
+        inflight = {doc["_id"]: doc for doc in await self._journal.inflight()}
+        managed = await self._managed_addresses() if block.transactions else set()
+        receipts = {receipt.get("id"): receipt for receipt in block.receipts}
+        where = {"block_number": block.number, "block_id": block.id}
+        for transaction in block.transactions:
+            txid = str(transaction.get("txID", ""))
+            tracked = inflight.pop(txid, None)
+            if tracked is None and _owner_hex(transaction) not in managed:
+                continue
+            await self._journal.see(txid, {**where, "block_time_ms": block.timestamp_ms})
+            if tracked is None:
+                continue
+            figures = receipt_figures(transaction, receipts.get(txid, {}))
+            fate = "confirmed" if figures["contract_ret"] == "SUCCESS" else "failed"
+            details = {**where, "block_time_ms": block.timestamp_ms, **figures}
+            await self._decide(tracked, fate, details)
+        for tracked in inflight.values():
+            if tracked["expiration_ms"] > block.timestamp_ms:
+                continue  # block n can still hold it
+            if await self._journal.seen(tracked["_id"]) is not None:
+                continue  # decided when it was seen (a fate exists or is being written)
+            covered = cursor["coverage_from"] <= tracked["ref_block_number"]
+            await self._decide(
+                tracked,
+                "absent" if covered else "unknown",
+                {**where, "block_time_ms": block.timestamp_ms},
+            )
+
+    async def _decide(self, tracked: Doc, fate: str, details: dict[str, Any]) -> None:
+        await self._journal.decide(tracked, fate, details)
+        self._metrics.fates_total.labels(fate).inc()
+        log.info("attempt decided", attempt=tracked["attempt"], txid=tracked["_id"], fate=fate)
+        # Wake the command: the sweeper takes it over and its handler acts on the fate.
+        await self._store.insert(
+            "active",
+            {
+                "_id": tracked["command"],
+                "ref": tracked["attempt"].split(":", 1)[0],
+                "marked_at": self._clock(),
+            },
+        )
+
+
+async def _wait(stop: asyncio.Event, timeout_s: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=timeout_s)

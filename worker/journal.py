@@ -1,0 +1,105 @@
+"""The transaction journal and what the chain follower learns, all insert-only.
+
+    txids        `<txid>`              claims a txid for one attempt (TRON has no nonce:
+                                       identical bytes are possible; the loser rebuilds)
+    tx_attempts  `<c>:<item>:<attempt>` the signed transaction, stored before its first
+                                       broadcast (DESIGN rule 2); never updated
+    inflight     `<txid>`              an attempt whose fate the follower must decide
+    fates        `<c>:<item>:<attempt>` what the chain decided: confirmed, failed, absent
+    seen         `<txid>`              a managed wallet's transaction in a solidified block
+    chain        "cursor"              the follower's position (one writer: its lease holder)
+
+A fate is an insert, so the follower's decision about an attempt is made once;
+the command's lease holder reads it and acts (emit, finish, or rebuild).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from schemas.documents import attempt_id
+from worker.errors import TransientError
+from worker.store import CommandStore, Doc
+
+__all__ = ["Journal"]
+
+
+class Journal:
+    def __init__(self, store: CommandStore, clock: Callable[[], datetime]) -> None:
+        self._store = store
+        self._clock = clock
+
+    # --- the lease holder's side ------------------------------------------------------------
+
+    async def claim_txid(self, txid: str, attempt: str) -> bool:
+        """True when this txid now belongs to `attempt` (or already did)."""
+        doc = {"_id": txid, "attempt": attempt, "at": self._clock()}
+        if await self._store.insert("txids", doc):
+            return True
+        found = await self._store.get("txids", txid)
+        return found is not None and found["attempt"] == attempt
+
+    async def record(self, attempt_doc: Doc) -> Doc:
+        """Journal an attempt (before any broadcast); the stored one if it was there first."""
+        if await self._store.insert("tx_attempts", attempt_doc):
+            return attempt_doc
+        stored = await self._store.get("tx_attempts", attempt_doc["_id"])
+        if stored is None:
+            raise TransientError(f"attempt {attempt_doc['_id']} vanished after its insert")
+        return stored
+
+    async def track(self, attempt_doc: Doc, command_key: str) -> None:
+        """Make the follower decide this attempt's fate (idempotent)."""
+        await self._store.insert(
+            "inflight",
+            {
+                "_id": attempt_doc["txid"],
+                "attempt": attempt_doc["_id"],
+                "command": command_key,
+                "expiration_ms": attempt_doc["expiration_ms"],
+                "ref_block_number": attempt_doc["ref_block_number"],
+                "at": self._clock(),
+            },
+        )
+
+    async def attempt(self, ref: str, item: int, number: int) -> Doc | None:
+        return await self._store.get("tx_attempts", attempt_id(ref, item, number))
+
+    async def latest_attempt(self, ref: str, item: int) -> Doc | None:
+        """The item's newest journaled attempt (attempts are few: a setting caps them)."""
+        latest, number = None, 1
+        while (doc := await self.attempt(ref, item, number)) is not None:
+            latest, number = doc, number + 1
+        return latest
+
+    async def fate(self, attempt: str) -> Doc | None:
+        return await self._store.get("fates", attempt)
+
+    # --- the follower's side ----------------------------------------------------------------
+
+    async def inflight(self, limit: int = 1000) -> list[Doc]:
+        return await self._store.scan("inflight", limit)
+
+    async def decide(self, inflight: Doc, fate: str, details: dict[str, Any]) -> Doc:
+        """Record an attempt's fate once, then stop tracking it; the fate that stands."""
+        doc = {"_id": inflight["attempt"], "fate": fate, "txid": inflight["_id"], **details}
+        doc["decided_at"] = self._clock()
+        if not await self._store.insert("fates", doc):
+            stored = await self._store.get("fates", inflight["attempt"])
+            doc = stored if stored is not None else doc
+        await self._store.delete("inflight", inflight["_id"])
+        return doc
+
+    async def see(self, txid: str, details: dict[str, Any]) -> None:
+        await self._store.insert("seen", {"_id": txid, **details})
+
+    async def seen(self, txid: str) -> Doc | None:
+        return await self._store.get("seen", txid)
+
+    async def cursor(self) -> Doc | None:
+        return await self._store.get("chain", "cursor")
+
+    async def move_cursor(self, cursor: Doc) -> None:
+        await self._store.put("chain", {**cursor, "_id": "cursor", "moved_at": self._clock()})

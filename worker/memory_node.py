@@ -1,0 +1,163 @@
+"""The in-memory twin of worker.gateway.Gateway (a TRON node), for unit tests.
+
+A chain of blocks the test advances by hand: `produce()` makes the next block
+from what was broadcast, `solidify()` moves the solidified head. Broadcasts can
+be dropped (accepted, never included), refused with a java-tron code, or
+raise NodeUnavailable; every call is counted by method. It checks nothing a
+real node would (signatures, balances): devnet does that in integration tests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from worker.errors import NodeUnavailable
+from worker.ports import BlockRef, BroadcastReply, SolidBlock
+
+__all__ = ["MemoryNode"]
+
+BLOCK_MS = 3000
+
+
+def _fields(buf: bytes) -> dict[int, bytes]:
+    """Length-delimited fields of a protobuf message (enough to find raw_data)."""
+    found: dict[int, bytes] = {}
+    pos = 0
+    while pos < len(buf):
+        key, pos = _varint(buf, pos)
+        if key & 7 != 2:
+            raise ValueError("only length-delimited fields are expected here")
+        size, pos = _varint(buf, pos)
+        found.setdefault(key >> 3, buf[pos : pos + size])
+        pos += size
+    return found
+
+
+def _varint(buf: bytes, pos: int) -> tuple[int, int]:
+    value, shift = 0, 0
+    while True:
+        byte = buf[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, pos
+        shift += 7
+
+
+@dataclass
+class _Block:
+    number: int
+    id: str
+    parent_id: str
+    timestamp_ms: int
+    transactions: list[dict[str, Any]]
+    receipts: list[dict[str, Any]]
+
+
+@dataclass
+class MemoryNode:
+    genesis_ms: int = 1_800_000_000_000
+    accounts: dict[str, dict[str, Any]] = field(default_factory=dict)  # base58 -> account
+    drop_broadcasts: bool = False  # accepted, never included
+    refuse_with: str | None = None  # a java-tron code for every broadcast
+    unavailable: bool = False  # every call raises NodeUnavailable
+    fail_next: str | None = None  # "contractRet" of the next included transaction
+    calls: dict[str, int] = field(default_factory=dict)
+    pending: dict[str, dict[str, Any]] = field(default_factory=dict)  # txid -> transaction
+    blocks: list[_Block] = field(default_factory=list)
+    solid_number: int = 0
+
+    def __post_init__(self) -> None:
+        self.blocks.append(_Block(0, self._id(0, "genesis"), "0" * 64, self.genesis_ms, [], []))
+
+    # --- the test's handles -------------------------------------------------------------
+
+    def produce(self, count: int = 1) -> None:
+        """Make `count` blocks; the first holds everything broadcast and not dropped."""
+        for _ in range(count):
+            parent = self.blocks[-1]
+            number = parent.number + 1
+            transactions = list(self.pending.values())
+            self.pending.clear()
+            receipts = [
+                {"id": tx["txID"], "fee": 1000, "blockNumber": number, "receipt": {"net_usage": 0}}
+                for tx in transactions
+            ]
+            block_id = self._id(number, parent.id)
+            timestamp_ms = parent.timestamp_ms + BLOCK_MS
+            self.blocks.append(
+                _Block(number, block_id, parent.id, timestamp_ms, transactions, receipts)
+            )
+
+    def solidify(self) -> None:
+        self.solid_number = self.blocks[-1].number
+
+    def included(self) -> list[str]:
+        return [tx["txID"] for block in self.blocks for tx in block.transactions]
+
+    # --- TronNode -----------------------------------------------------------------------
+
+    async def head(self) -> BlockRef:
+        self._count("head")
+        return self._ref(self.blocks[-1])
+
+    async def solid_head(self) -> BlockRef:
+        self._count("solid_head")
+        return self._ref(self.blocks[self.solid_number])
+
+    async def solid_block(self, number: int) -> SolidBlock | None:
+        self._count("solid_block")
+        if number > self.solid_number:
+            return None
+        block = self.blocks[number]
+        return SolidBlock(
+            block.number,
+            block.id,
+            block.parent_id,
+            block.timestamp_ms,
+            list(block.transactions),
+            list(block.receipts),
+            "memory",
+        )
+
+    async def account(self, address: str) -> dict[str, Any] | None:
+        self._count("account")
+        return self.accounts.get(address)
+
+    async def chain_parameters(self) -> dict[str, int]:
+        self._count("chain_parameters")
+        return {"getCreateNewAccountFeeInSystemContract": 1_000_000}
+
+    async def broadcast_hex(self, transaction_hex: str) -> BroadcastReply:
+        self._count("broadcast_hex")
+        raw = _fields(bytes.fromhex(transaction_hex))[1]
+        txid = hashlib.sha256(raw).hexdigest()
+        if self.refuse_with is not None:
+            return BroadcastReply(False, self.refuse_with, "refused", txid, "memory")
+        if txid in self.pending or txid in self.included():
+            return BroadcastReply(True, "DUP_TRANSACTION_ERROR", "dup", txid, "memory")
+        if not self.drop_broadcasts:
+            ret = self.fail_next or "SUCCESS"
+            self.fail_next = None
+            self.pending[txid] = {
+                "txID": txid,
+                "raw_data_hex": raw.hex(),
+                "ret": [{"contractRet": ret}],
+            }
+        return BroadcastReply(True, "SUCCESS", "", txid, "memory")
+
+    def _count(self, method: str) -> None:
+        if self.unavailable:
+            raise NodeUnavailable(f"{method}: no endpoint answered")
+        self.calls[method] = self.calls.get(method, 0) + 1
+
+    @staticmethod
+    def _ref(block: _Block) -> BlockRef:
+        return BlockRef(block.number, block.id, block.timestamp_ms)
+
+    @staticmethod
+    def _id(number: int, salt: str) -> str:
+        digest = hashlib.sha256(f"{number}:{salt}".encode()).hexdigest()
+        return f"{number:016x}{digest[16:]}"
