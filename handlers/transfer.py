@@ -68,6 +68,9 @@ async def handle(command: CommandContext[TransferTrxPayload], deps: Deps) -> Out
         deps.count_rebuild()
         fate = await deps.journal.fate(latest["_id"])
     if fate is None:
+        # A crash may have come between journaling and tracking: track again (idempotent),
+        # or the follower would never decide this attempt.
+        await deps.journal.track(latest, deps.command_key)
         await _broadcast(deps, latest)
         journal, attempt = deps.journal, latest["_id"]
 
@@ -132,9 +135,7 @@ async def _new_attempt(
         timestamp_ms += 1  # identical bytes were built for another attempt: differ by 1 ms
     doc = _attempt_doc(command, attempt, number, signed, reference.number, head.number)
     doc.update(expiration_ms=expiration_ms, timestamp_ms=timestamp_ms)
-    stored = await deps.journal.record(doc)
-    await deps.journal.track(stored, deps.command_key)
-    return stored
+    return await deps.journal.record(doc)  # tracked by the caller, before any broadcast
 
 
 def _attempt_doc(

@@ -2,6 +2,11 @@
 
     python -m tests.crashpoints claim       # die right after the first claim is stored
     python -m tests.crashpoints wallet:3    # die right after the 3rd wallet is stored
+    python -m tests.crashpoints transfer:claimed     # a transfer's claim is stored
+    python -m tests.crashpoints transfer:journaled   # its attempt is journaled, not sent
+    python -m tests.crashpoints transfer:broadcast   # a node accepted it; no state written
+    python -m tests.crashpoints transfer:seen        # the follower stored its fate, no event
+    python -m tests.crashpoints transfer:event       # `confirmed` is stored, not published
 
 Test code only: the product has no crash hooks. The patches wrap the real
 methods and kill the process the hard way, as the kernel's OOM killer would.
@@ -14,7 +19,7 @@ import signal
 import sys
 from typing import Any
 
-from worker import claims, records
+from worker import claims, gateway, journal, outbox, records
 from worker.cli import main
 
 
@@ -46,8 +51,48 @@ def plant(point: str) -> None:
             return stored
 
         records.StoreWallets.add_once = add_then_maybe_die  # type: ignore[method-assign]
+    elif point.startswith("transfer:"):
+        _plant_transfer(point.partition(":")[2])
     else:
         raise SystemExit(f"unknown crash point {point!r}")
+
+
+def _after(owner: Any, name: str, should_die: Any) -> None:
+    """Wrap an async method: call it, then die if should_die(result, *args)."""
+    original = getattr(owner, name)
+
+    async def wrapped(self: Any, *args: Any, **kwargs: Any) -> Any:
+        result = await original(self, *args, **kwargs)
+        if should_die(result, *args):
+            _die()
+        return result
+
+    setattr(owner, name, wrapped)
+
+
+def _plant_transfer(stage: str) -> None:
+    if stage == "claimed":
+        _after(
+            claims.Claims,
+            "claim",
+            lambda result, command, *rest: (
+                isinstance(result, claims.Claimed) and command.type == "transfer.trx"
+            ),
+        )
+    elif stage == "journaled":
+        _after(journal.Journal, "record", lambda result, *args: True)
+    elif stage == "broadcast":
+        _after(gateway.Gateway, "broadcast_hex", lambda reply, *args: reply.accepted)
+    elif stage == "seen":
+        _after(journal.Journal, "decide", lambda fate, *args: fate["fate"] == "confirmed")
+    elif stage == "event":
+        _after(
+            outbox.Outbox,
+            "add",
+            lambda stored, doc: doc["routing_key"] == "transfer.confirmed",
+        )
+    else:
+        raise SystemExit(f"unknown transfer crash point {stage!r}")
 
 
 if __name__ == "__main__":

@@ -171,6 +171,23 @@ class WorkerProcess:
         finally:
             self.log.close()
 
+    async def stop(self, timeout_s: float = 30) -> int:
+        """terminate() without blocking the event loop."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        return await self.exited(timeout_s)
+
+    async def exited(self, timeout_s: float = 60) -> int:
+        """wait_exit without blocking the event loop (an in-process devnet serves from it)."""
+        assert self.process is not None
+        deadline = time.monotonic() + timeout_s
+        while (code := self.process.poll()) is None:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"still running after {timeout_s} s\n{self.output()[-3000:]}")
+            await asyncio.sleep(0.1)
+        self.log.close()
+        return code
+
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()

@@ -189,9 +189,9 @@ class ChainFollower:
             )
 
     async def _decide(self, tracked: Doc, fate: str, details: dict[str, Any]) -> None:
+        """Fate, then wake-up, then stop tracking: a crash anywhere in between leaves the
+        attempt tracked, and the redo of this block (the cursor did not move) finishes."""
         await self._journal.decide(tracked, fate, details)
-        self._metrics.fates_total.labels(fate).inc()
-        log.info("attempt decided", attempt=tracked["attempt"], txid=tracked["_id"], fate=fate)
         # Wake the command: the sweeper takes it over and its handler acts on the fate.
         await self._store.insert(
             "active",
@@ -201,6 +201,9 @@ class ChainFollower:
                 "marked_at": self._clock(),
             },
         )
+        await self._journal.untrack(tracked)
+        self._metrics.fates_total.labels(fate).inc()
+        log.info("attempt decided", attempt=tracked["attempt"], txid=tracked["_id"], fate=fate)
 
 
 async def _wait(stop: asyncio.Event, timeout_s: float) -> None:

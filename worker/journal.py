@@ -83,14 +83,18 @@ class Journal:
         return await self._store.scan("inflight", limit)
 
     async def decide(self, inflight: Doc, fate: str, details: dict[str, Any]) -> Doc:
-        """Record an attempt's fate once, then stop tracking it; the fate that stands."""
+        """Record an attempt's fate once; the fate that stands (a redo finds the first).
+        The caller wakes the command, then `untrack`s: in that order, a crash in between
+        leaves the attempt in flight, and the redo of its block decides and wakes again."""
         doc = {"_id": inflight["attempt"], "fate": fate, "txid": inflight["_id"], **details}
         doc["decided_at"] = self._clock()
         if not await self._store.insert("fates", doc):
             stored = await self._store.get("fates", inflight["attempt"])
             doc = stored if stored is not None else doc
-        await self._store.delete("inflight", inflight["_id"])
         return doc
+
+    async def untrack(self, inflight: Doc) -> None:
+        await self._store.delete("inflight", inflight["_id"])
 
     async def see(self, txid: str, details: dict[str, Any]) -> None:
         await self._store.insert("seen", {"_id": txid, **details})

@@ -121,4 +121,41 @@ async def test_a_transfer_lands_once_with_balances_exact_to_the_sun(
         devnet, "/walletsolidity/gettransactioninfobyid", {"value": confirmed["txid"]}
     )
     assert info["blockNumber"] == confirmed["block_number"]
-    assert worker.terminate() == 0
+    assert await worker.stop() == 0
+
+
+@pytest.mark.parametrize("stage", ["claimed", "journaled", "broadcast", "seen", "event"])
+async def test_a_sigkill_at_each_step_still_pays_exactly_once(
+    make_worker, amqp, namespace, devnet, stage
+):
+    """Kill the worker at each step between two writes, restart it: one transaction on
+    the chain (the recipient got the amount exactly once), one terminal event."""
+    setup = await _start(make_worker, devnet)
+    commands, events, wallet = await _hot_wallet(amqp, namespace, devnet)
+    assert await setup.stop() == 0
+    recipient = PrivateKey.random().public_key.to_base58check_address()
+    doomed = make_worker(
+        TRON_WORKER_TRON__ENDPOINTS=json.dumps([devnet.url]),
+        TRON_WORKER_CHAIN__FOLLOWER_INTERVAL_S="0.1",
+        TRON_WORKER_WORKER__SWEEP_INTERVAL_S="0.2",
+    )
+    doomed.start(crash_at=f"transfer:{stage}")
+    body = transfer_command(wallet, recipient, AMOUNT_SUN)
+    await commands.publish(aio_pika.Message(body), "command.transfer.trx")
+    assert await doomed.exited(timeout_s=60) == -9, "killed by its planted SIGKILL"
+    survivor = await _start(make_worker, devnet)
+    received = await _until(events, {"transfer.confirmed", "transfer.failed"}, 90)
+    assert received[-1].routing_key == "transfer.confirmed", [m.routing_key for m in received]
+    # Give any second terminal event (or a second payment) time to show up.
+    more = []
+    with pytest.raises(AssertionError):
+        while True:
+            message = await next_message(events, 3.0)
+            await message.ack()
+            more.append(message.routing_key)
+    terminal = [m.routing_key for m in received] + more
+    assert terminal.count("transfer.failed") == 0
+    confirmed_ids = {m.message_id for m in received if m.routing_key == "transfer.confirmed"}
+    assert len(confirmed_ids) == 1, "one terminal event (re-publications share its id)"
+    assert await balance_sun(devnet, recipient) == AMOUNT_SUN, "paid exactly once"
+    assert await survivor.stop() == 0
