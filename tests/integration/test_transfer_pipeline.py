@@ -54,6 +54,12 @@ async def _post(devnet: Devnet, path: str, body: dict[str, Any]) -> dict[str, An
             return await response.json()
 
 
+async def fault_counters(devnet: Devnet) -> dict[str, Any]:
+    async with aiohttp.ClientSession() as http:
+        async with http.get(devnet.url + "/devnet/faults") as response:
+            return await response.json()
+
+
 async def balance_sun(devnet: Devnet, address: str) -> int:
     account = await _post(devnet, "/wallet/getaccount", {"address": address, "visible": True})
     return int(account.get("balance", 0))
@@ -159,3 +165,57 @@ async def test_a_sigkill_at_each_step_still_pays_exactly_once(
     assert len(confirmed_ids) == 1, "one terminal event (re-publications share its id)"
     assert await balance_sun(devnet, recipient) == AMOUNT_SUN, "paid exactly once"
     assert await survivor.stop() == 0
+
+
+async def test_a_dropped_broadcast_is_proven_absent_and_rebuilt_once(
+    make_worker,
+    amqp,
+    namespace,
+    devnet,
+    database,  # noqa: F811
+):
+    """devnet accepts attempt 1 and never includes it: after its expiry the follower
+    proves it absent, attempt 2 is built and lands; exactly one transfer."""
+    worker = await _start(make_worker, devnet, TRON_WORKER_CHAIN__EXPIRATION_S="10")
+    commands, events, wallet = await _hot_wallet(amqp, namespace, devnet)
+    await _post(devnet, "/devnet/faults", {"drop_broadcast": {"next": 1}})
+    recipient = PrivateKey.random().public_key.to_base58check_address()
+    await commands.publish(
+        aio_pika.Message(transfer_command(wallet, recipient, AMOUNT_SUN)), "command.transfer.trx"
+    )
+    received = await _until(events, {"transfer.confirmed", "transfer.failed"}, 90)
+    assert received[-1].routing_key == "transfer.confirmed", [m.routing_key for m in received]
+    attempts = sorted(
+        [doc async for doc in database.tx_attempts.find({})], key=lambda a: a["attempt"]
+    )
+    assert [a["attempt"] for a in attempts] == [1, 2]
+    assert (await fault_counters(devnet))["drop_broadcast"]["next"] == 0, "one was dropped"
+    fates = {doc["_id"]: doc["fate"] async for doc in database.fates.find({})}
+    assert fates == {attempts[0]["_id"]: "absent", attempts[1]["_id"]: "confirmed"}
+    assert json.loads(received[-1].body)["payload"]["txid"] == attempts[1]["txid"]
+    assert await balance_sun(devnet, recipient) == AMOUNT_SUN, "exactly one transfer landed"
+    assert await worker.stop() == 0
+
+
+async def test_a_lost_response_is_not_rebuilt(
+    make_worker,
+    amqp,
+    namespace,
+    devnet,
+    database,  # noqa: F811
+):
+    """devnet includes attempt 1 but the reply is lost: the same bytes go again (seen as a
+    duplicate), there is no second attempt, and one transfer lands."""
+    worker = await _start(make_worker, devnet, TRON_WORKER_CHAIN__EXPIRATION_S="10")
+    commands, events, wallet = await _hot_wallet(amqp, namespace, devnet)
+    await _post(devnet, "/devnet/faults", {"lost_response": {"next": 1, "mode": "disconnect"}})
+    recipient = PrivateKey.random().public_key.to_base58check_address()
+    await commands.publish(
+        aio_pika.Message(transfer_command(wallet, recipient, AMOUNT_SUN)), "command.transfer.trx"
+    )
+    received = await _until(events, {"transfer.confirmed", "transfer.failed"}, 90)
+    assert received[-1].routing_key == "transfer.confirmed", [m.routing_key for m in received]
+    assert (await fault_counters(devnet))["lost_response"]["next"] == 0, "a reply was lost"
+    assert await database.tx_attempts.count_documents({}) == 1
+    assert await balance_sun(devnet, recipient) == AMOUNT_SUN
+    assert await worker.stop() == 0
