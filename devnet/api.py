@@ -9,12 +9,15 @@ are written against them:
   `{"visible": true}` body still gets hex addresses there.
 - Failures are HTTP 200 with `{"Error": "class <java exception> : <message>"}`
   (Util.processError); a missing block is `{}`; an unknown path is a 404.
+  getblock alone words the refusals of Wallet.getBlock without the class:
+  `{"Error": "id must be legal block hash."}`.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 from aiohttp import web
 
@@ -23,15 +26,18 @@ from devnet.api_contracts import contract_routes
 from devnet.api_staking import staking_routes
 from devnet.api_transactions import TransactionApi
 from devnet.chain import Block, Chain, View
+from devnet.encoding import block_number_from_id
 from devnet.http import (
     JavaError,
     json_response,
     parse_hex_bytes,
     parse_json_long,
     parse_query_long,
+    query_flag,
     query_visible,
     read_post_params,
 )
+from devnet.messages import FieldSpec, Kind, MessageParseError, MessageSpec, parse_message
 from devnet.render import (
     NodeSettings,
     render_block,
@@ -46,9 +52,40 @@ _DECODER_EXCEPTION = "org.bouncycastle.util.encoders.DecoderException"
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 
+# GrpcAPI.BlockReq, the body of getblock.
+_BLOCK_REQ = MessageSpec(
+    "protocol.BlockReq",
+    (FieldSpec("id_or_num", 1, Kind.STRING), FieldSpec("detail", 2, Kind.BOOL)),
+)
+
+
+class _IllegalArgument(Exception):
+    """Wallet.getBlock's IllegalArgumentException: GetBlockServlet prints only its message."""
+
 
 def _block_or_empty(block: Block | None, visible: bool) -> web.Response:
     return json_response(render_block(block, visible) if block else {})
+
+
+def _java_long(text: str) -> int | None:
+    """WalletUtil.isLong: Long.parseLong, or None when it throws."""
+    try:
+        return parse_query_long(text)
+    except JavaError:
+        return None
+
+
+async def _block_request(request: web.Request) -> tuple[str, bool, bool]:
+    """getblock's `id_or_num`, `detail` and visible, from the query (GET) or body (POST)."""
+    if request.method == "GET":
+        return (request.query.get("id_or_num", ""), query_flag(request, "detail"),
+                query_visible(request))  # fmt: skip
+    params = await read_post_params(request)
+    try:
+        values = parse_message(_BLOCK_REQ, params.values, params.visible)
+    except MessageParseError as exc:
+        raise JavaError(_PARSE_EXCEPTION, str(exc)) from None
+    return values.get("id_or_num", ""), values.get("detail", False), params.visible
 
 
 class WalletApi:
@@ -84,6 +121,42 @@ class WalletApi:
             block_id = parse_hex_bytes(params.values.get("value"), error)
             visible = params.visible
         return _block_or_empty(self.chain.block_by_id(block_id, self.view), visible)
+
+    async def get_block(self, request: web.Request) -> web.Response:
+        """GetBlockServlet: a block by number or id (the newest without); `detail` keeps its txs."""
+        id_or_num, detail, visible = await _block_request(request)
+        try:
+            block = self._find_block(id_or_num)
+        except _IllegalArgument as exc:
+            return json_response({"Error": str(exc)})
+        if block is not None and not detail:
+            block = replace(block, transactions=())  # clearTransactions: header and blockID only
+        return _block_or_empty(block, visible)
+
+    def _find_block(self, id_or_num: str) -> Block | None:
+        """Wallet.getBlock, with this view's newest block as the head it checks against."""
+        head = self.chain.head(self.view)
+        if not id_or_num:
+            return head
+        number = _java_long(id_or_num)
+        if number is not None:
+            if number > head.number:
+                return None
+            if number < 0:
+                raise _IllegalArgument("num must be non-positive number.")  # sic
+            return self.chain.block_by_number(number, self.view)
+        illegal = _IllegalArgument("id must be legal block hash.")
+        if len(id_or_num) != 64:
+            raise illegal
+        try:
+            block_id = bytes.fromhex(id_or_num.removeprefix("0x"))  # ByteArray.fromHexString
+        except ValueError:
+            raise illegal from None
+        # BlockId.getNum reads the first 8 bytes as a signed long: an id starting with a byte
+        # >= 0x80 is a negative number there and past the head here, illegal either way.
+        if len(block_id) != 32 or block_number_from_id(block_id) > head.number:
+            raise illegal
+        return self.chain.block_by_id(block_id, self.view)
 
     async def get_node_info(self, request: web.Request) -> web.Response:
         """GetNodeInfoServlet: the same answer on both views, as java-tron gives."""
@@ -129,11 +202,17 @@ def create_app(
         _add_get_and_post(app, f"{prefix}/getnowblock", api.get_now_block)
         _add_get_and_post(app, f"{prefix}/getblockbynum", api.get_block_by_num)
         _add_get_and_post(app, f"{prefix}/getblockbyid", api.get_block_by_id)
+        _add_get_and_post(app, f"{prefix}/getblock", api.get_block)
         _add_get_and_post(app, f"{prefix}/getnodeinfo", api.get_node_info)
         _add_get_and_post(app, f"{prefix}/getaccount", accounts.get_account)
         _add_get_and_post(app, f"{prefix}/gettransactionbyid", transactions.get_transaction_by_id)
         _add_get_and_post(
             app, f"{prefix}/gettransactioninfobyid", transactions.get_transaction_info_by_id
+        )
+        _add_get_and_post(
+            app,
+            f"{prefix}/gettransactioninfobyblocknum",
+            transactions.get_transaction_info_by_block_num,
         )
         for path, handler in staking_routes(chain, view):
             _add_get_and_post(app, f"{prefix}{path}", handler)
@@ -151,4 +230,5 @@ def create_app(
     _add_post(app, "/wallet/createtransaction", transactions.create_transaction)
     _add_post(app, "/wallet/getsignweight", transactions.get_sign_weight)
     _add_post(app, "/wallet/broadcasttransaction", transactions.broadcast_transaction)
+    _add_post(app, "/wallet/broadcasthex", transactions.broadcast_hex)
     return app

@@ -1,10 +1,13 @@
-"""Transaction endpoints: createtransaction, getsignweight, broadcasttransaction and lookups.
+"""Transaction endpoints: createtransaction, getsignweight, the broadcasts and lookups.
 
 tronpy builds a transfer's raw_data itself and calls getsignweight for its
 txID and the owner's permission, signs, then posts the whole transaction to
 broadcasttransaction; devnet recomputes the txid from raw_data and ignores
 the client's `txID`. A transaction body java-tron cannot pack fails as its
 servlets fail there: `{"Error": "class java.lang.NullPointerException : null"}`.
+The worker posts serialised transactions to broadcasthex instead
+(`devnet.broadcast` has both), and reads receipts a block at a time with
+gettransactioninfobyblocknum.
 """
 
 from __future__ import annotations
@@ -15,22 +18,23 @@ from typing import Any
 from aiohttp import web
 
 from devnet.actuators import TransferActuator
+from devnet.broadcast import BROADCAST_HEX, BROADCAST_JSON, pack_transaction
 from devnet.chain import Chain, View
 from devnet.contracts import CONTRACT_TYPES
-from devnet.errors import ContractValidateError, TransactionRejected
-from devnet.http import JavaError, json_response, parse_hex_bytes, query_visible, read_post_params
-from devnet.messages import MessageParseError, encode_message, parse_message
-from devnet.render_results import render_broadcast, render_sign_weight, render_transaction_info
-from devnet.signatures import sign_weight
-from devnet.transactions import (
-    Contract,
-    RawData,
-    Transaction,
-    TransactionParseError,
-    make_transaction,
-    parse_transaction,
-    render_transaction,
+from devnet.errors import ContractValidateError
+from devnet.http import (
+    JavaError,
+    json_response,
+    parse_hex_bytes,
+    parse_json_long,
+    parse_query_long,
+    query_visible,
+    read_post_params,
 )
+from devnet.messages import MessageParseError, encode_message, parse_message
+from devnet.render_results import render_sign_weight, render_transaction_info
+from devnet.signatures import sign_weight
+from devnet.transactions import Contract, RawData, make_transaction, render_transaction
 
 __all__ = ["DEFAULT_EXPIRATION_MS", "TransactionApi"]
 
@@ -41,13 +45,19 @@ _NPE = JavaError("java.lang.NullPointerException", "null")
 _PARSE_EXCEPTION = "org.tron.core.services.http.JsonFormat$ParseException"
 _DECODER_EXCEPTION = "org.bouncycastle.util.encoders.DecoderException"
 _CONTRACT_VALIDATE_EXCEPTION = "org.tron.core.exception.ContractValidateException"
+# Long.parseLong(null) on the JDK 8 java-tron runs on.
+_NULL_NUMBER = JavaError("java.lang.NumberFormatException", "null")
 
 
-def _pack(values: dict[str, Any], visible: bool) -> Transaction:
-    try:
-        return parse_transaction(values, visible)
-    except TransactionParseError:
-        raise _NPE from None
+async def _request_block_num(request: web.Request) -> tuple[int, bool]:
+    """`num` and visible of a GET query (required there) or a POST body (NumberMessage)."""
+    if request.method == "GET":
+        text = request.query.get("num")
+        if text is None:
+            raise _NULL_NUMBER
+        return parse_query_long(text), query_visible(request)
+    params = await read_post_params(request)
+    return parse_json_long(params.values.get("num")), params.visible
 
 
 async def _request_txid(request: web.Request) -> tuple[bytes, bool]:
@@ -85,10 +95,28 @@ class TransactionApi:
             return json_response({})
         return json_response(render_transaction_info(txid, record.info, visible))
 
+    async def get_transaction_info_by_block_num(self, request: web.Request) -> web.Response:
+        """GetTransactionInfoByBlockNumServlet: the infos of a block of this view, in order.
+
+        `num` <= 0 answers `{}`; a block past this view's newest, like an empty
+        one, answers `[]` (Wallet.getTransactionInfoByBlockNum finds nothing).
+        """
+        number, visible = await _request_block_num(request)
+        if number <= 0:
+            return json_response({})
+        block = self.chain.block_by_number(number, self.view)
+        infos = []
+        for item in block.transactions if block else ():
+            txid = item.transaction.txid
+            record = self.chain.transaction(txid, self.view)
+            if record is not None and record.info is not None:
+                infos.append(render_transaction_info(txid, record.info, visible))
+        return json_response(infos)
+
     async def get_sign_weight(self, request: web.Request) -> web.Response:
         """GetTransactionSignWeightServlet: txid, permission in force and signing weight."""
         params = await read_post_params(request)
-        tx = _pack(params.values, params.visible)
+        tx = pack_transaction(params.values, params.visible)
         weight = sign_weight(tx, self.chain.state(View.HEAD))
         return json_response(
             render_sign_weight(
@@ -99,13 +127,11 @@ class TransactionApi:
 
     async def broadcast_transaction(self, request: web.Request) -> web.Response:
         """BroadcastServlet: {"result": true, "txid"} or {"code", "txid", "message"}."""
-        params = await read_post_params(request)
-        tx = _pack(params.values, params.visible)
-        try:
-            self.chain.broadcast(tx)
-        except TransactionRejected as exc:
-            return json_response(render_broadcast(tx.txid, exc, params.visible))
-        return json_response(render_broadcast(tx.txid, None, params.visible))
+        return await BROADCAST_JSON.handle(self.chain, request)
+
+    async def broadcast_hex(self, request: web.Request) -> web.Response:
+        """BroadcastHexServlet: {"result", "code", "txid", "message", "transaction"}."""
+        return await BROADCAST_HEX.handle(self.chain, request)
 
     async def create_transaction(self, request: web.Request) -> web.Response:
         """TransferServlet (/wallet/createtransaction): an unsigned TRX transfer on the head."""

@@ -19,13 +19,13 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from devnet.broadcast import BROADCAST_ENDPOINTS, BroadcastEndpoint
 from devnet.chain import Chain
 from devnet.errors import TransactionRejected
 from devnet.faults import NO_FAULTS, FaultConfig, FaultInjector, RequestAction
 from devnet.faults_tamper import tamper_transaction
 from devnet.http import JavaError, json_response, read_post_params
 from devnet.producer import BlockProducer
-from devnet.render_results import render_broadcast
 from devnet.transactions import (
     Transaction,
     TransactionParseError,
@@ -134,19 +134,20 @@ def _json_body(response: web.StreamResponse) -> Any:
         return None
 
 
-async def _posted_transaction(request: web.Request) -> tuple[Transaction, bool] | None:
+async def _posted_transaction(
+    request: web.Request, endpoint: BroadcastEndpoint
+) -> tuple[Transaction, bool] | None:
     try:
-        params = await read_post_params(request)
-        return parse_transaction(params.values, params.visible), params.visible
-    except (JavaError, TransactionParseError):
+        return await endpoint.read(request)
+    except JavaError:
         return None  # the real handler gives java-tron's answer
 
 
 async def _broadcast(
-    request: web.Request, handler: Handler, faults: FaultController
+    request: web.Request, handler: Handler, faults: FaultController, endpoint: BroadcastEndpoint
 ) -> web.StreamResponse:
     if faults.config.drop_broadcast is not None:
-        posted = await _posted_transaction(request)
+        posted = await _posted_transaction(request, endpoint)
         if posted is not None:
             tx, visible = posted
             try:
@@ -156,7 +157,7 @@ async def _broadcast(
             else:
                 if faults.injector.take_drop_broadcast():
                     log.info("fault: broadcast accepted and dropped", txid=tx.txid.hex())
-                    return json_response(render_broadcast(tx.txid, None, visible))
+                    return json_response(endpoint.reply(tx, None, visible))
     response = await handler(request)
     if faults.config.lost_response is None:
         return response
@@ -228,8 +229,9 @@ async def fault_middleware(request: web.Request, handler: Handler) -> web.Stream
     if plan.action is RequestAction.ERROR:
         log.debug("fault: request answered with an error", path=path)
         return _error_response(faults.config)
-    if path == "/wallet/broadcasttransaction":
-        return await _broadcast(request, handler, faults)
+    endpoint = BROADCAST_ENDPOINTS.get(path)
+    if endpoint is not None:
+        return await _broadcast(request, handler, faults, endpoint)
     response = await handler(request)
     if request.method == "POST" and path.rsplit("/", 1)[-1] not in _NOT_BUILDERS:
         return await _tampered(request, response, faults)

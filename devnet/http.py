@@ -25,6 +25,7 @@ __all__ = [
     "parse_hex_bytes",
     "parse_json_long",
     "parse_query_long",
+    "query_flag",
     "query_visible",
     "read_post_params",
 ]
@@ -46,7 +47,7 @@ class JavaError(Exception):
         self.message = message
 
 
-def json_response(payload: dict[str, Any]) -> web.Response:
+def json_response(payload: dict[str, Any] | list[Any]) -> web.Response:
     """Answer as RateLimiterServlet does: JSON, UTF-8, one trailing newline (println)."""
     body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False) + "\n"
     return web.Response(text=body, content_type="application/json", charset="utf-8")
@@ -62,6 +63,11 @@ def _java_boolean(value: Any) -> bool:
 def query_visible(request: web.Request) -> bool:
     """Util.getVisible: the `visible` query parameter (never the body)."""
     return _java_boolean(request.query.get("visible", "").strip())
+
+
+def query_flag(request: web.Request, name: str) -> bool:
+    """Boolean.parseBoolean(request.getParameter(name)): only "true", any case, no trimming."""
+    return _java_boolean(request.query.get(name))
 
 
 @dataclass(frozen=True, slots=True)

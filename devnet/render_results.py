@@ -1,10 +1,12 @@
 """JSON of transaction results: gettransactioninfobyid, getsignweight, broadcast replies.
 
-All three are JsonFormat prints of protobuf messages (TransactionInfo,
+The first three are JsonFormat prints of protobuf messages (TransactionInfo,
 TransactionSignWeight, Return), so fields appear only when set: a TRX
 transfer's info has `receipt.net_usage` or `receipt.net_fee`, never
 `receipt.result`, and `fee` only when something was paid. The broadcast
 reply's `message` is a name-format field: hex normally, text when visible.
+broadcasthex builds its answer by hand instead (BroadcastHexServlet): every
+key always present, `message` as plain text, the transaction as a JSON string.
 """
 
 from __future__ import annotations
@@ -22,9 +24,15 @@ from devnet.render_contracts import (
     TRANSACTION_INFO_CODE,
     vm_info_values,
 )
+from devnet.transaction_bytes import json_format_text
 from devnet.transactions import Transaction, render_transaction
 
-__all__ = ["render_broadcast", "render_sign_weight", "render_transaction_info"]
+__all__ = [
+    "render_broadcast",
+    "render_broadcast_hex",
+    "render_sign_weight",
+    "render_transaction_info",
+]
 
 _RECEIPT = MessageSpec(
     "protocol.ResourceReceipt",
@@ -126,3 +134,14 @@ def render_broadcast(
         return {"result": True, "txid": txid.hex()}
     message = error.reply if visible else error.reply.encode().hex()
     return {"code": error.code, "txid": txid.hex(), "message": message}
+
+
+def render_broadcast_hex(tx: Transaction, error: TransactionRejected | None) -> dict[str, Any]:
+    """Render the broadcasthex reply; keys in the order fastjson's JSONObject (a HashMap) has."""
+    return {
+        "result": error is None,
+        "code": error.code if error else "SUCCESS",
+        "txid": tx.txid.hex(),
+        "message": error.reply if error else "",
+        "transaction": json_format_text(tx),
+    }

@@ -36,7 +36,9 @@ from devnet.messages import (
 )
 
 __all__ = [
+    "CONTRACT_EXTRAS",
     "MAX_RESULT_SIZE_IN_TX",
+    "RAW_SCALARS",
     "Contract",
     "RawData",
     "Transaction",
@@ -46,6 +48,8 @@ __all__ = [
     "encode_transaction",
     "make_transaction",
     "parse_transaction",
+    "raw_from_values",
+    "raw_scalar_values",
     "render_transaction",
 ]
 
@@ -69,7 +73,7 @@ _AUTHORITY = MessageSpec(
     ),
 )
 # Transaction.raw without `contract`, which packTransaction handles itself.
-_RAW_SCALARS = MessageSpec(
+RAW_SCALARS = MessageSpec(
     "protocol.Transaction.raw",
     (
         FieldSpec("ref_block_bytes", 1, Kind.BYTES),
@@ -84,7 +88,7 @@ _RAW_SCALARS = MessageSpec(
     ),
 )
 _CONTRACT_TYPE_FIELD = FieldSpec("type", 1, Kind.ENUM, enum=CONTRACT_TYPE_ENUM)
-_CONTRACT_EXTRAS = MessageSpec(
+CONTRACT_EXTRAS = MessageSpec(
     "protocol.Transaction.Contract",
     (
         _CONTRACT_TYPE_FIELD,
@@ -222,7 +226,7 @@ def _parse_contract(obj: Any, visible: bool) -> Contract | None:
     except MessageParseError as exc:
         log.debug("contract value not parsed; dropped", error=str(exc))
         return None
-    extras = parse_message(_CONTRACT_EXTRAS, obj, visible)
+    extras = parse_message(CONTRACT_EXTRAS, obj, visible)
     type_url = parameter.get("type_url", "")
     if not isinstance(type_url, str):
         raise MessageParseError("Expected string.")
@@ -242,9 +246,14 @@ def _raw_from_json(raw_json: Mapping[str, Any], visible: bool) -> RawData:
     if not isinstance(contracts_json, list):
         raise TransactionParseError("raw_data.contract is not an array")
     contracts = [_parse_contract(item, visible) for item in contracts_json]
-    scalars = parse_message(_RAW_SCALARS, raw_json, visible)
+    scalars = parse_message(RAW_SCALARS, raw_json, visible)
+    return raw_from_values(tuple(c for c in contracts if c is not None), scalars)
+
+
+def raw_from_values(contracts: tuple[Contract, ...], scalars: Mapping[str, Any]) -> RawData:
+    """RawData from its contracts and a RAW_SCALARS message value (parsed or decoded)."""
     return RawData(
-        contracts=tuple(contract for contract in contracts if contract is not None),
+        contracts=contracts,
         ref_block_bytes=scalars.get("ref_block_bytes", b""),
         ref_block_num=scalars.get("ref_block_num", 0),
         ref_block_hash=scalars.get("ref_block_hash", b""),
@@ -289,8 +298,9 @@ def _render_contract(contract: Contract, visible: bool) -> dict[str, Any]:
     return rendered
 
 
-def _render_raw(raw: RawData, visible: bool) -> dict[str, Any]:
-    scalars = {
+def raw_scalar_values(raw: RawData) -> dict[str, Any]:
+    """The RAW_SCALARS message value of raw (everything but the contracts)."""
+    return {
         "ref_block_bytes": raw.ref_block_bytes,
         "ref_block_num": raw.ref_block_num,
         "ref_block_hash": raw.ref_block_hash,
@@ -301,8 +311,11 @@ def _render_raw(raw: RawData, visible: bool) -> dict[str, Any]:
         "timestamp": raw.timestamp_ms,
         "fee_limit": raw.fee_limit_sun,
     }
+
+
+def _render_raw(raw: RawData, visible: bool) -> dict[str, Any]:
     contracts = [_render_contract(contract, visible) for contract in raw.contracts]
-    return {"contract": contracts, **print_message(_RAW_SCALARS, scalars, visible)}
+    return {"contract": contracts, **print_message(RAW_SCALARS, raw_scalar_values(raw), visible)}
 
 
 def render_transaction(
