@@ -2,9 +2,6 @@
 integration, the project stack's.
 
 Blocks come every 50 ms; waits use the producer's new-block event, never fixed sleeps.
-Routes devnet does not serve yet (`/wallet/broadcasthex`,
-`/walletsolidity/gettransactioninfobyblocknum`) skip their tests until they exist;
-tests/unit/test_gateway.py covers both against stubs.
 """
 
 from __future__ import annotations
@@ -16,10 +13,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from devnet.api import create_app
 from devnet.builders import transfer
-from devnet.chain import Chain
-from devnet.genesis import build_genesis
 from devnet.keys import address_to_base58
 from devnet.producer import wall_clock_ms
 from devnet.server import Devnet, DevnetConfig
@@ -33,14 +27,6 @@ LAG = 3
 WAIT_S = 10.0
 TRX = 1_000_000
 
-
-def _devnet_serves(path: str) -> bool:
-    app = create_app(Chain(build_genesis(), solidify_lag_blocks=LAG))
-    return any(route.resource.canonical == path for route in app.router.routes())
-
-
-HAS_BROADCASTHEX = _devnet_serves("/wallet/broadcasthex")
-HAS_RECEIPTS = _devnet_serves("/walletsolidity/gettransactioninfobyblocknum")
 
 
 def tron_settings(*endpoints: str, **overrides: Any) -> TronSettings:
@@ -136,7 +122,6 @@ async def test_failover_from_a_dead_endpoint_to_devnet(devnet: Devnet) -> None:
     assert metrics.registry.get_sample_value("tron_worker_node_requests_total", labels) == 2
 
 
-@pytest.mark.skipif(not HAS_RECEIPTS, reason="devnet has no gettransactioninfobyblocknum yet")
 async def test_solid_block_with_a_transfer_and_its_receipt(
     devnet: Devnet, gateway: Gateway
 ) -> None:
@@ -170,7 +155,6 @@ def _block_holding(devnet: Devnet, tx: Transaction) -> int:
     raise AssertionError("transaction not in any block")
 
 
-@pytest.mark.skipif(not HAS_BROADCASTHEX, reason="devnet has no /wallet/broadcasthex yet")
 async def test_broadcast_hex_accepted_then_duplicate_then_refused(
     devnet: Devnet, gateway: Gateway
 ) -> None:
