@@ -36,7 +36,7 @@ from handlers.ports import (
 )
 from schemas.documents import attempt_id
 from schemas.payloads import TransferTrxPayload
-from worker.errors import TransientError
+from worker.errors import LeaseLost, TransientError
 
 __all__ = ["TRANSFER_TRX", "handle", "has_effects"]
 
@@ -46,6 +46,13 @@ ITEM = 0  # a single transfer is item 0 of its command
 async def handle(command: CommandContext[TransferTrxPayload], deps: Deps) -> Outcome:
     assert deps.journal is not None and deps.chain is not None, "wired by worker.wiring"
     latest = await deps.journal.latest_attempt(command.ref, ITEM)
+    if latest is None and command.expires_at <= deps.now():
+        # Never sign after expiry. Sealing attempt 1 first means a stale holder that is
+        # about to journal it loses, so `failed` can never stand beside a payment.
+        if await deps.journal.void_first(command.ref, ITEM):
+            message = "the command expired before anything was signed"
+            return Failed("EXPIRED", message, retry_safe=True)
+        latest = await deps.journal.latest_attempt(command.ref, ITEM)
     if latest is None:
         await deps.emit("accepted", {})
         wallet = await deps.wallets.by_address(command.payload.wallet)
@@ -134,8 +141,11 @@ async def _new_attempt(
             break
         timestamp_ms += 1  # identical bytes were built for another attempt: differ by 1 ms
     doc = _attempt_doc(command, attempt, number, signed, reference.number, head.number)
-    doc.update(expiration_ms=expiration_ms, timestamp_ms=timestamp_ms)
-    return await deps.journal.record(doc)  # tracked by the caller, before any broadcast
+    doc.update(expiration_ms=expiration_ms, timestamp_ms=timestamp_ms, created_at=deps.now())
+    stored = await deps.journal.record(doc)  # tracked by the caller, before any broadcast
+    if stored.get("void"):
+        raise LeaseLost(f"attempt {attempt} was sealed: the command expired and was failed")
+    return stored
 
 
 def _attempt_doc(

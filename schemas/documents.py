@@ -236,11 +236,24 @@ class TxAttemptDoc(_Document):
     ref: UuidText
     item: Annotated[int, strict_int(0)]
     attempt: Annotated[int, strict_int(1)]
-    txid: TxId
-    signed_tx: dict[str, Any]
-    expiration: Annotated[int, strict_int(0)]  # ms since the epoch, from raw_data
-    created_at: StoredDatetime
+    void: bool = False  # attempt 1 sealed: the command ended before anything was signed
+    txid: TxId | None = None
+    raw_hex: str | None = None  # Transaction.raw as signed
+    signed_hex: str | None = None  # Transaction{raw_data, signature}, as broadcast
+    signature_hex: str | None = None
+    expiration_ms: Annotated[int, strict_int(0)] | None = None
+    timestamp_ms: Annotated[int, strict_int(0)] | None = None
+    ref_block_number: Annotated[int, strict_int(0)] | None = None
+    head_number: Annotated[int, strict_int(0)] | None = None  # the endpoint's head at build
+    owner: Address | None = None
+    created_at: StoredDatetime | None = None
     nonce: Nonce | None = None
+
+    @model_validator(mode="after")
+    def _signed_unless_void(self) -> Self:
+        if not self.void and (self.txid is None or self.signed_hex is None):
+            raise ValueError("a journaled attempt holds its txid and signed bytes")
+        return self
 
 
 class EventDoc(_Document):

@@ -41,6 +41,17 @@ class Journal:
         found = await self._store.get("txids", txid)
         return found is not None and found["attempt"] == attempt
 
+    async def void_first(self, ref: str, item: int) -> bool:
+        """Seal attempt 1 of an item that was never journaled, so nothing can be signed for
+        it any more (a stale lease holder's journal insert then loses); True when sealed
+        now or before, False when a real attempt 1 exists."""
+        doc = {"_id": attempt_id(ref, item, 1), "ref": ref, "item": item, "attempt": 1}
+        doc.update(void=True, created_at=self._clock())
+        if await self._store.insert("tx_attempts", doc):
+            return True
+        stored = await self._store.get("tx_attempts", doc["_id"])
+        return stored is not None and bool(stored.get("void"))
+
     async def record(self, attempt_doc: Doc) -> Doc:
         """Journal an attempt (before any broadcast); the stored one if it was there first."""
         if await self._store.insert("tx_attempts", attempt_doc):
@@ -68,11 +79,12 @@ class Journal:
         return await self._store.get("tx_attempts", attempt_id(ref, item, number))
 
     async def latest_attempt(self, ref: str, item: int) -> Doc | None:
-        """The item's newest journaled attempt (attempts are few: a setting caps them)."""
+        """The item's newest journaled attempt (attempts are few: a setting caps them);
+        None when there is none, or when attempt 1 was sealed void."""
         latest, number = None, 1
         while (doc := await self.attempt(ref, item, number)) is not None:
             latest, number = doc, number + 1
-        return latest
+        return None if latest is not None and latest.get("void") else latest
 
     async def fate(self, attempt: str) -> Doc | None:
         return await self._store.get("fates", attempt)

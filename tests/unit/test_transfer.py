@@ -234,3 +234,23 @@ async def test_a_journaled_transfer_is_never_failed_by_exhaustion() -> None:
     assert world.events.of("transfer.failed") == []
     assert json.loads(body)["command_id"]
     assert NOW
+
+
+async def test_a_transfer_never_signs_after_expiry_and_a_stale_holder_cannot_either() -> None:
+    world, wallet = await _ready()
+    world.node.unavailable = True  # the first delivery claims it, then cannot build
+    first = await _send(world, _transfer(wallet))
+    assert first.outcome == "ack" and world.store.collections["tx_attempts"] == {}
+    world.node.unavailable = False
+    world.now = NOW + timedelta(hours=25)  # past expires_at
+    await world.sweeper.sweep_once()
+    [failed] = world.events.of("transfer.failed")
+    assert failed["event"]["payload"]["code"] == "EXPIRED"
+    assert failed["event"]["payload"]["retry_safe"] is True
+    [sealed] = world.store.collections["tx_attempts"].values()
+    assert sealed["void"] is True and world.node.pending == {}
+    # A stale holder that got past its checks cannot journal attempt 1 any more.
+    from worker.journal import Journal
+
+    stored = await Journal(world.store, lambda: world.now).record({**sealed, "void": False})
+    assert stored["void"] is True

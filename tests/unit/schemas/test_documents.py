@@ -129,12 +129,16 @@ def test_lease_and_attempt_docs() -> None:
         item=0,
         attempt=1,
         txid="AB" * 32,
-        signed_tx={"txID": "ab" * 32, "raw_data": {"expiration": 1}, "signature": ["00"]},
-        expiration=1_795_000_000_000,
+        signed_hex="0a02" + "ab" * 8,
+        expiration_ms=1_795_000_000_000,
         created_at=NOW,
     )
     assert attempt.txid == "ab" * 32
     assert TxAttemptDoc.from_mongo(attempt.to_mongo()) == attempt
+    sealed = TxAttemptDoc(_id=attempt_id(REF, 0, 1), ref=REF, item=0, attempt=1, void=True)
+    assert sealed.txid is None
+    with pytest.raises(ValidationError, match="holds its txid"):
+        TxAttemptDoc(_id=attempt_id(REF, 0, 1), ref=REF, item=0, attempt=1)
 
 
 def test_event_doc_keeps_the_exact_body_text() -> None:
