@@ -45,11 +45,12 @@ class Journal:
         """Seal attempt 1 of an item that was never journaled, so nothing can be signed for
         it any more (a stale lease holder's journal insert then loses); True when sealed
         now or before, False when a real attempt 1 exists."""
-        doc = {"_id": attempt_id(ref, item, 1), "ref": ref, "item": item, "attempt": 1}
-        doc.update(void=True, created_at=self._clock())
+        first = attempt_id(ref, item, 1)
+        doc = {"_id": first, "ref": ref, "item": item, "attempt": 1, "void": True}
+        doc["created_at"] = self._clock()
         if await self._store.insert("tx_attempts", doc):
             return True
-        stored = await self._store.get("tx_attempts", doc["_id"])
+        stored = await self._store.get("tx_attempts", first)
         return stored is not None and bool(stored.get("void"))
 
     async def record(self, attempt_doc: Doc) -> Doc:
