@@ -140,9 +140,10 @@ def gate_id(ref: str) -> str:
     return ref
 
 
-def event_ref(ref: str, item: int | None = None) -> str:
-    """What an event id is derived from, with the state and the attempt."""
-    return ref if item is None else f"{ref}:{item}"
+def event_ref(ref: str, item: int = 0) -> str:
+    """What an event id is derived from, with the state and the attempt: uuid5 of
+    (c, item, state, attempt); a single transfer or a wallet.create is item 0."""
+    return f"{ref}:{item}"
 
 
 Nonce = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]

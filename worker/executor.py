@@ -266,7 +266,7 @@ class Executor:
         payload: dict[str, Any],
         *,
         attempt: int = 0,
-        item: int | None = None,
+        item: int = 0,
     ) -> None:
         """Store the command's event for (state, attempt, item) once, after the fence."""
         now = self._clock()

@@ -45,7 +45,7 @@ def command_event(
     *,
     occurred_at: datetime,
     attempt: int = 0,
-    item: int | None = None,
+    item: int = 0,
 ) -> Event:
     """The one builder of a claimed command's events: id from `c`, item, state, attempt."""
     return make_event(

@@ -109,7 +109,7 @@ async def test_a_transfer_lands_once_with_balances_exact_to_the_sun(
     commands, events, wallet = await _hot_wallet(amqp, namespace, devnet)
     recipient = PrivateKey.random().public_key.to_base58check_address()  # a new account
     body = transfer_command(wallet, recipient, AMOUNT_SUN)
-    for _ in range(3):  # the same command, published three times
+    for _ in range(5):  # the same command, published five times
         await commands.publish(aio_pika.Message(body), "command.transfer.trx")
     received = await _until(events, {"transfer.confirmed", "transfer.failed"})
     kinds = [m.routing_key for m in received]

@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from tronpy.keys import PrivateKey
 
 from handlers.ports import CommandType
-from schemas.documents import command_ref
+from schemas.documents import command_ref, event_ref
 from schemas.events import event_id_for
 from worker.errors import TransientError
 from worker.keystore import Keystore
@@ -314,7 +314,8 @@ async def test_transient_failure_goes_to_a_retry_tier_then_dead_letter_with_fail
     assert world.broker.copies[-1]["headers"]["x-dead-letter-reason"] == "retries-exhausted"
     [failed] = world.events.of("wallet.failed")
     assert failed["event"]["payload"]["code"] == "RETRIES_EXHAUSTED"
-    assert failed["message_id"] == str(event_id_for(command_ref("-:order-42"), "failed", 0))
+    expected = event_id_for(event_ref(command_ref("-:order-42")), "failed", 0)
+    assert failed["message_id"] == str(expected)
     assert failed["event"]["command_id"] == json.loads(body)["command_id"]
 
 

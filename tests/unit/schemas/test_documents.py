@@ -65,7 +65,7 @@ def test_ids_follow_the_design() -> None:
     assert attempt_id(REF, 0, 1) == f"{REF}:0:1"
     assert wallet_id(REF, 0) == f"{REF}:0"
     assert gate_id(REF) == REF
-    assert (event_ref(REF), event_ref(REF, 2)) == (REF, f"{REF}:2")
+    assert (event_ref(REF), event_ref(REF, 2)) == (f"{REF}:0", f"{REF}:2")
 
 
 def test_command_doc_round_trips_through_mongo_shape() -> None:
