@@ -34,9 +34,9 @@ from typing import Any
 
 import structlog
 
-from worker.errors import TransientError
+from worker.errors import LeaseLost, TransientError
 from worker.journal import Journal
-from worker.leases import FOLLOWER_REF, Leases
+from worker.leases import FOLLOWER_REF, Lease, Leases
 from worker.loops import Backoff
 from worker.metrics import Metrics
 from worker.ports import SolidBlock, TronNode
@@ -112,16 +112,32 @@ class ChainFollower:
                     log.info("following the chain", epoch=lease.epoch)
                     self._cursor = None  # whoever held it before may have moved it
                     async with self._leases.kept(lease):
-                        while not stop.is_set():
-                            await self._leases.check(lease)
-                            if not await self.step():
-                                await _wait(stop, self._poll_interval_s)
-                backoff.reset()
+                        await self._follow(stop, lease)
             except Exception as exc:  # a loop that dies stops the worker: log, count, go on
                 self._metrics.background_errors_total.labels("follower").inc()
                 log.warning("chain follower paused", error=f"{type(exc).__name__}: {exc}"[:300])
-                backoff.failed()
             await backoff.wait(stop)
+
+    async def _follow(self, stop: asyncio.Event, lease: Lease) -> None:
+        """Step while the lease holds; a failed step (a node outage, a lagging or wrong
+        node) is retried with backoff, keeping the lease: only LeaseLost ends it."""
+        backoff = Backoff(self._poll_interval_s, max_s=30.0)
+        while not stop.is_set():
+            await self._leases.check(lease)
+            try:
+                advanced = await self.step()
+                backoff.reset()
+            except LeaseLost:
+                raise
+            except Exception as exc:
+                self._metrics.background_errors_total.labels("follower").inc()
+                log.warning("follower step failed", error=f"{type(exc).__name__}: {exc}"[:300])
+                self._cursor = None  # re-read: a stale holder may have written it
+                backoff.failed()
+                await backoff.wait(stop)
+                continue
+            if not advanced:
+                await _wait(stop, self._poll_interval_s)
 
     async def step(self) -> bool:
         """Process the next solidified block; False when there is none yet."""

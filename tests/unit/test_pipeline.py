@@ -94,6 +94,7 @@ class World:
                 "TRON_WORKER_AMQP__REQUIRE_SIGNATURE": "true" if require_signature else "false",
                 "TRON_WORKER_AMQP__HMAC_KEYS": json.dumps({k: v.decode() for k, v in keys.items()}),
                 "TRON_WORKER_WORKER__LEASE_S": "30",
+                "TRON_WORKER_CHAIN__FOLLOWER_INTERVAL_S": "0.01",
             }
         )
         self.store = store or MemoryStore()

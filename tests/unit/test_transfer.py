@@ -254,3 +254,31 @@ async def test_a_transfer_never_signs_after_expiry_and_a_stale_holder_cannot_eit
 
     stored = await Journal(world.store, lambda: world.now).record({**sealed, "void": False})
     assert stored["void"] is True
+
+
+async def test_the_follower_keeps_its_lease_through_a_node_outage() -> None:
+    # A failed step used to leave the lease loop, and the follower waited for its own
+    # lease to expire (lease_s) before it could walk again.
+    import asyncio
+
+    world, _ = await _ready()
+    stop = asyncio.Event()
+    original = world.node.solid_block
+    calls = [0]
+
+    async def down_once(number: int):  # type: ignore[no-untyped-def]
+        calls[0] += 1
+        if calls[0] == 1:
+            raise NodeUnavailable("every endpoint timed out")
+        block = await original(number)
+        if block is not None:
+            stop.set()
+        return block
+
+    world.node.solid_block = down_once  # type: ignore[method-assign]
+    world.node.produce()
+    world.node.solidify()
+    await asyncio.wait_for(world.follower.run(stop), timeout=5)
+    assert world.metrics.background_errors_total.labels("follower")._value.get() == 1
+    assert world.metrics.follower_block._value.get() == 1, "it walked on after the outage"
+    assert sorted(world.store.collections["leases"]) == ["chain-follower:1"], "one lease"
