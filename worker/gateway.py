@@ -387,11 +387,13 @@ def _parse_block(number: int | None, data: Any) -> dict[str, Any] | None:
     if not data:
         return None
     raw = data["block_header"]["raw_data"]
+    # Protobuf JSON leaves out default values: the genesis block has no number and no
+    # timestamp (both 0), and a fresh chain's solidified head is the genesis block.
     block = {
         "number": int(raw.get("number", 0)),
         "id": data["blockID"],
-        "parent_id": raw["parentHash"],
-        "timestamp_ms": int(raw["timestamp"]),
+        "parent_id": raw.get("parentHash", "0" * 64),
+        "timestamp_ms": int(raw.get("timestamp", 0)),
         "transactions": list(data.get("transactions", [])),
     }
     if not _BLOCK_ID.fullmatch(block["id"]) or (number is not None and block["number"] != number):

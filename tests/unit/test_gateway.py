@@ -656,3 +656,15 @@ def test_solidity_endpoints_pair_up_with_endpoints() -> None:
         _tron_settings(solidity_endpoints=["http://a:8091"])
     with pytest.raises(ValidationError, match="must not contain a password"):
         _tron_settings(solidity_endpoints=["http://a:8091", "http://u:pw@b:8091"])
+
+
+def test_the_genesis_block_parses_although_protobuf_json_omits_its_zeros() -> None:
+    """A fresh chain's solidified head is genesis: no number, no timestamp in its JSON."""
+    from worker.gateway import _parse_block_ref
+
+    genesis = {
+        "blockID": "00000000000000006f1cfa1f9ac9163fc3b5fa04ca6944d66aab05d9b76672e0",
+        "block_header": {"raw_data": {"txTrieRoot": "00" * 32, "parentHash": "ab" * 32}},
+    }
+    ref = _parse_block_ref(genesis)
+    assert (ref.number, ref.timestamp_ms) == (0, 0)
