@@ -31,6 +31,7 @@ __all__ = [
     "Rejected",
     "SignedTx",
     "Signer",
+    "TokenRef",
     "WalletStore",
 ]
 
@@ -148,6 +149,20 @@ class Signer(Protocol):
         must derive the wallet's address first)."""
         ...
 
+    def trigger(
+        self,
+        wallet: dict[str, Any],
+        *,
+        contract: str,
+        data_hex: str,
+        fee_limit_sun: int,
+        reference: BlockRef,
+        expiration_ms: int,
+        timestamp_ms: int,
+    ) -> SignedTx:
+        """Build a TriggerSmartContract (a TRC20 call) locally and sign it likewise."""
+        ...
+
 
 class Journal(Protocol):
     """The signed-transaction journal (worker/journal.py)."""
@@ -161,6 +176,15 @@ class Journal(Protocol):
 
 
 @dataclass(frozen=True)
+class TokenRef:
+    """An allow-listed TRC20 token."""
+
+    symbol: str
+    address: str  # base58 contract address
+    decimals: int
+
+
+@dataclass(frozen=True)
 class ChainRules:
     """Settings of the transaction path."""
 
@@ -168,6 +192,13 @@ class ChainRules:
     max_attempts: int  # attempts per item, rebuilds included
     broadcast_tries: int  # sends of the same bytes before leaving it to the follower
     broadcast_backoff_s: float
+    fee_margin: float = 1.2  # on the energy estimate
+    max_fee_limit_sun: int = 50_000_000
+    tokens: tuple[TokenRef, ...] = ()
+
+    def token(self, name: str) -> TokenRef | None:
+        """An allow-listed token by symbol or contract address."""
+        return next((t for t in self.tokens if name in (t.symbol, t.address)), None)
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ __all__ = [
     "EXPIRED",
     "FAILURE_CODES",
     "FAMILY_STATES",
+    "FEE_LIMIT_TOO_LOW",
     "IDEMPOTENCY_CONFLICT",
     "INSUFFICIENT_BALANCE",
     "INVALID_COMMAND",
@@ -55,6 +56,7 @@ __all__ = [
     "STATE_PAYLOADS",
     "TRANSACTION_FAILED",
     "UNAUTHENTICATED",
+    "UNKNOWN_TOKEN",
     "UNKNOWN_WALLET",
     "VERIFICATION_FAILED",
     "AcceptedPayload",
@@ -105,6 +107,8 @@ NOT_IMPLEMENTED: Final = "NOT_IMPLEMENTED"
 POISON: Final = "POISON"
 UNKNOWN_WALLET: Final = "UNKNOWN_WALLET"  # `wallet` is not one this worker manages
 INSUFFICIENT_BALANCE: Final = "INSUFFICIENT_BALANCE"  # plainly cannot succeed
+UNKNOWN_TOKEN: Final = "UNKNOWN_TOKEN"  # not on the settings' allow-list
+FEE_LIMIT_TOO_LOW: Final = "FEE_LIMIT_TOO_LOW"  # the estimate's fee limit is over the cap
 REJECTION_CODES: Final = (
     INVALID_COMMAND,
     UNAUTHENTICATED,
@@ -115,6 +119,8 @@ REJECTION_CODES: Final = (
     POISON,
     UNKNOWN_WALLET,
     INSUFFICIENT_BALANCE,
+    UNKNOWN_TOKEN,
+    FEE_LIMIT_TOO_LOW,
 )
 RejectionCode = Literal[
     "INVALID_COMMAND",
@@ -126,6 +132,8 @@ RejectionCode = Literal[
     "POISON",
     "UNKNOWN_WALLET",
     "INSUFFICIENT_BALANCE",
+    "UNKNOWN_TOKEN",
+    "FEE_LIMIT_TOO_LOW",
 ]
 
 # Failed: the worker's own codes. Node and receipt codes (`REVERT`,
@@ -204,6 +212,7 @@ class FailedPayload(_Frozen):
     # Whether the publisher may send a *new* command (new key) for the same intent.
     retry_safe: bool
     txid: TxId | None = None
+    fee_sun: Amount | None = None  # TRX the failed transaction burned
     reference: Reference | None = None
     errors: list[EventFieldError] | None = None
 

@@ -66,6 +66,7 @@ def receipt_figures(transaction: dict[str, Any], receipt: dict[str, Any]) -> dic
         "net_usage": int(result.get("net_usage", 0)),
         "net_fee_sun": int(result.get("net_fee", 0)),
         "result_message": _text(receipt.get("resMessage")),
+        "logs": list(receipt.get("log", [])),
     }
 
 

@@ -15,6 +15,11 @@ tronpy's exception classes:
     solid block missing receipts         yes      yes            failure  NodeUnavailable
     circuit open                         no       yes            -        NodeUnavailable
     read: 200 {"Error": ...}             no       yes            success  see (*)
+    call: Return not ok, or the VM
+      failed (revert, FAILED ret)        no       yes            success  see (*)
+    call: VM CPU timeout (OutOfTime)     yes      yes            success  NodeUnavailable
+    call: node serves no constant calls  no       yes            success  NodeUnavailable
+    estimateenergy switched off          -        -              success  triggerconstantcontract
     broadcast: result true               -        -              success  accepted, SUCCESS
     broadcast: DUP_TRANSACTION_ERROR     -        -              success  accepted, code kept
     broadcast: SERVER_BUSY, NO_CONNECTION,
@@ -24,9 +29,14 @@ tronpy's exception classes:
     broadcast: 200 {"Error": ...}        -        -              success  not accepted, PARSE_ERROR
 
 (*) java-tron's servlets answer {"Error": "class <exception> : <message>"} for any
-exception. For `account(address)` that is mostly a malformed address, so when every
-endpoint refused, NodeRejected (permanent). The other reads carry no caller input,
-so there it is node trouble: NodeUnavailable, as when any endpoint failed otherwise.
+exception. For `account` and `energy_available` that is mostly a malformed address, so
+when every endpoint refused, NodeRejected (permanent). The trigger servlets
+(estimateenergy, triggerconstantcontract) never answer {"Error"}: they put a Return in
+the reply, `{"result": {"code": ..., "message": ...}}`, and a constant call that ran but
+reverted has `result.result` true with `transaction.ret[0].ret` FAILED. Either is about
+the call, so when every endpoint refused it, NodeRejected with the node's text. The
+other reads carry no caller input, so there a refusal is node trouble: NodeUnavailable,
+as when any endpoint failed otherwise.
 """
 
 from __future__ import annotations
@@ -67,11 +77,18 @@ DUP_CODE = "DUP_TRANSACTION_ERROR"
 BROADCAST_ERROR_CODE = "PARSE_ERROR"
 _HEX_TEXT = re.compile(r"(?:[0-9a-fA-F]{2})+")
 _BLOCK_ID = re.compile(r"[0-9a-f]{64}")
+# Wallet.estimateEnergy's ContractValidateException when vm.estimateEnergy is false (the
+# default), and callConstantContract's when vm.supportConstant is: a node's configuration.
+_NO_ESTIMATE = "this node does not support estimate energy"
+_NO_CONSTANT = "this node does not support constant"
+_ERROR_SELECTOR = bytes.fromhex("08c379a0")  # Solidity's Error(string) revert data
+# Outcomes that are an answer about the caller's input, not node trouble.
+_REFUSALS = frozenset({"node_error", "reverted"})
 
 
 class NodeRejected(PermanentError):
-    """Every endpoint answered `account(address)` with java-tron's {"Error": ...}: the
-    address is malformed, so retrying cannot help."""
+    """Every endpoint refused a read that carries the caller's input: a malformed address,
+    or a contract call that is invalid or would revert. Retrying cannot help."""
 
     code = "NODE_REJECTED"
 
@@ -189,6 +206,20 @@ class Gateway:
     async def solid_block(self, number: int) -> SolidBlock | None:
         return await self._call("solid_block", partial(self._solid_block, number))
 
+    async def estimate_energy(self, owner: str, contract: str, data_hex: str) -> int:
+        estimate = partial(self._estimate_energy, _call_body(owner, contract, data_hex))
+        return await self._call("estimate_energy", estimate, rejectable=True)
+
+    async def constant_call(self, owner: str, contract: str, data_hex: str) -> bytes:
+        body = _call_body(owner, contract, data_hex)
+        read = partial(self._read, "constant_call", "wallet/triggerconstantcontract", body)
+        return await self._call("constant_call", read, rejectable=True)
+
+    async def energy_available(self, address: str) -> int:
+        params = {"address": address, "visible": True}
+        read = partial(self._read, "energy_available", "wallet/getaccountresource", params)
+        return await self._call("energy_available", read, rejectable=True)
+
     async def broadcast_hex(self, transaction_hex: str) -> BroadcastReply:
         return await self._call("broadcast_hex", partial(self._broadcast, transaction_hex))
 
@@ -213,6 +244,18 @@ class Gateway:
             partial(_parse_receipts, block["transactions"]),
         )
         return SolidBlock(**block, receipts=receipts, endpoint=ep.name)
+
+    async def _estimate_energy(self, body: dict[str, Any], ep: _Endpoint) -> int:
+        """estimateenergy's energy_required; on a node that has it switched off, the
+        energy_used of the same call run as a constant call, from the same endpoint."""
+        path = "wallet/estimateenergy"
+        try:
+            return await self._post(ep, "estimate_energy", path, body, _parse_estimate)
+        except _Failed as failed:
+            if failed.outcome != "estimate_off":
+                raise
+        path = "wallet/triggerconstantcontract"
+        return await self._post(ep, "estimate_energy_fallback", path, body, _parse_energy_used)
 
     async def _broadcast(self, transaction_hex: str, ep: _Endpoint) -> BroadcastReply:
         params = {"transaction": transaction_hex}
@@ -347,7 +390,7 @@ def _give_up(method: str, failures: list[tuple[str, _Failed]], rejectable: bool)
     for _, failed in reversed(failures):
         if failed.reply is not None:
             return failed.reply
-    refused = all(failed.outcome == "node_error" for _, failed in failures)
+    refused = all(failed.outcome in _REFUSALS for _, failed in failures)
     if rejectable and failures and refused:
         raise NodeRejected(f"TRON node refused {method}: {failures[-1][1].detail}")
     summary = ", ".join(f"{name} {failed.outcome}" for name, failed in failures)
@@ -360,7 +403,7 @@ def _give_up(method: str, failures: list[tuple[str, _Failed]], rejectable: bool)
 def _parsed(parse: Callable[[Any], T], data: Any) -> T:
     try:
         return parse(data)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
         raise _Failed("bad_response", f"unexpected shape ({type(exc).__name__})") from exc
 
 
@@ -425,11 +468,89 @@ def _parse_chain_parameters(data: Any) -> dict[str, int]:
     return {entry["key"]: int(entry.get("value", 0)) for entry in entries}
 
 
+def _parse_energy_available(data: Any) -> int:
+    # An account without energy (or no account: `{}`) has neither key.
+    resource = _checked(data)
+    return max(0, int(resource.get("EnergyLimit", 0)) - int(resource.get("EnergyUsed", 0)))
+
+
+def _call_body(owner: str, contract: str, data_hex: str) -> dict[str, Any]:
+    """A trigger servlet's request. `data` is honoured next to contract_address since
+    java-tron GreatVoyage-v4.7.2; before, these servlets wanted function_selector."""
+    return {
+        "owner_address": owner,
+        "contract_address": contract,
+        "data": data_hex,
+        "visible": True,
+    }
+
+
+def _call_reply(data: Any) -> dict[str, Any]:
+    """A trigger servlet's answer (TransactionExtention, EstimateEnergyMessage) whose call
+    ran and succeeded; anything else raises the refusal it is."""
+    reply = _checked(data)
+    ret = reply["result"]
+    message = _plain(ret.get("message", ""))
+    if ret.get("result") is not True:
+        raise _refusal(str(ret.get("code", "")), message)
+    results = reply.get("transaction", {}).get("ret") or [{}]
+    if results[0].get("ret") == "FAILED" or message:
+        output = (reply.get("constant_result") or [""])[0]
+        raise _reverted(message, bytes.fromhex(output))
+    return reply
+
+
+def _refusal(code: str, message: str) -> _Failed:
+    detail = f"{code}: {message}"[:300]
+    if message.startswith(_NO_ESTIMATE):
+        return _Failed("estimate_off", detail, retry=False, breaker_failure=False)
+    if message.startswith(_NO_CONSTANT):
+        return _Failed("unsupported", detail, retry=False, breaker_failure=False)
+    if "OutOfTimeException" in message:  # the node's VM ran out of CPU time: its load
+        return _Failed("vm_timeout", detail, breaker_failure=False)
+    if code == "CONTRACT_EXE_ERROR":  # estimateenergy: the call failed in the VM
+        return _reverted(message, b"")
+    return _Failed("node_error", detail, retry=False, breaker_failure=False)
+
+
+def _reverted(message: str, output: bytes) -> _Failed:
+    reason = _revert_reason(output)
+    detail = f"{message}: {reason}" if message and reason else message or reason or "FAILED"
+    return _Failed("reverted", detail[:300], retry=False, breaker_failure=False)
+
+
+def _revert_reason(output: bytes) -> str:
+    """The text of Solidity's Error(string) revert data; "" for any other output."""
+    if output[:4] != _ERROR_SELECTOR:
+        return ""
+    args = output[4:]
+    offset = int.from_bytes(args[:32], "big")
+    length = int.from_bytes(args[offset : offset + 32], "big")
+    text = args[offset + 32 : offset + 32 + length]
+    if len(text) != length:
+        return ""
+    return text.decode("utf-8", "replace")
+
+
+def _parse_estimate(data: Any) -> int:
+    return int(_call_reply(data)["energy_required"])
+
+
+def _parse_energy_used(data: Any) -> int:
+    return int(_call_reply(data).get("energy_used", 0))
+
+
+def _parse_constant_call(data: Any) -> bytes:
+    return bytes.fromhex(_call_reply(data)["constant_result"][0])
+
+
 _PARSERS: dict[str, Callable[[Any], Any]] = {
     "head": _parse_block_ref,
     "solid_head": _parse_block_ref,
     "account": _parse_account,
     "chain_parameters": _parse_chain_parameters,
+    "energy_available": _parse_energy_available,
+    "constant_call": _parse_constant_call,
 }
 
 

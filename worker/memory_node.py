@@ -13,8 +13,10 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from worker.abi import TRANSFER_TOPIC
 from worker.errors import NodeUnavailable
 from worker.ports import BlockRef, BroadcastReply, SolidBlock
+from worker.txbuild import address_to_base58, decode_raw
 
 __all__ = ["MemoryNode"]
 
@@ -64,6 +66,18 @@ class MemoryNode:
     refuse_with: str | None = None  # a java-tron code for every broadcast
     unavailable: bool = False  # every call raises NodeUnavailable
     fail_next: str | None = None  # "contractRet" of the next included transaction
+    token_balances: dict[str, int] = field(default_factory=dict)  # base58 holder -> units
+    energy: dict[str, int] = field(default_factory=dict)  # base58 -> energy available
+    energy_estimate: int = 64_000
+    chain_fees: dict[str, int] = field(
+        default_factory=lambda: {
+            "getCreateNewAccountFeeInSystemContract": 1_000_000,
+            "getEnergyFee": 100,
+            "getMaxFeeLimit": 15_000_000_000,
+            "getMemoFee": 1_000_000,
+        }
+    )
+    omit_logs: bool = False  # a SUCCESS receipt without the token's Transfer log
     calls: dict[str, int] = field(default_factory=dict)
     pending: dict[str, dict[str, Any]] = field(default_factory=dict)  # txid -> transaction
     blocks: list[_Block] = field(default_factory=list)
@@ -81,10 +95,7 @@ class MemoryNode:
             number = parent.number + 1
             transactions = list(self.pending.values())
             self.pending.clear()
-            receipts = [
-                {"id": tx["txID"], "fee": 1000, "blockNumber": number, "receipt": {"net_usage": 0}}
-                for tx in transactions
-            ]
+            receipts = [self._receipt(tx, number) for tx in transactions]
             block_id = self._id(number, parent.id)
             timestamp_ms = parent.timestamp_ms + BLOCK_MS
             self.blocks.append(
@@ -128,7 +139,20 @@ class MemoryNode:
 
     async def chain_parameters(self) -> dict[str, int]:
         self._count("chain_parameters")
-        return {"getCreateNewAccountFeeInSystemContract": 1_000_000}
+        return dict(self.chain_fees)
+
+    async def estimate_energy(self, owner: str, contract: str, data_hex: str) -> int:
+        self._count("estimate_energy")
+        return self.energy_estimate
+
+    async def constant_call(self, owner: str, contract: str, data_hex: str) -> bytes:
+        self._count("constant_call")
+        holder = address_to_base58(b"\x41" + bytes.fromhex(data_hex[-40:]))
+        return self.token_balances.get(holder, 0).to_bytes(32, "big")
+
+    async def energy_available(self, address: str) -> int:
+        self._count("energy_available")
+        return self.energy.get(address, 0)
 
     async def broadcast_hex(self, transaction_hex: str) -> BroadcastReply:
         self._count("broadcast_hex")
@@ -147,6 +171,32 @@ class MemoryNode:
                 "ret": [{"contractRet": ret}],
             }
         return BroadcastReply(True, "SUCCESS", "", txid, "memory")
+
+    def _receipt(self, transaction: dict[str, Any], number: int) -> dict[str, Any]:
+        receipt: dict[str, Any] = {
+            "id": transaction["txID"],
+            "fee": 1000,
+            "blockNumber": number,
+            "receipt": {"net_usage": 0},
+        }
+        raw = decode_raw(bytes.fromhex(transaction["raw_data_hex"]))
+        ok = transaction["ret"][0]["contractRet"] == "SUCCESS"
+        if raw.contract.type == "TriggerSmartContract" and ok and not self.omit_logs:
+            fields = raw.contract.fields
+            data = fields["data"].hex()
+            receipt["receipt"]["energy_usage_total"] = self.energy_estimate
+            receipt["log"] = [
+                {
+                    "address": fields["contract_address"][1:].hex(),
+                    "topics": [
+                        TRANSFER_TOPIC,
+                        fields["owner_address"][1:].hex().rjust(64, "0"),
+                        data[8:72],
+                    ],
+                    "data": data[72:136],
+                }
+            ]
+        return receipt
 
     def _count(self, method: str) -> None:
         if self.unavailable:

@@ -135,6 +135,21 @@ class TronNode(Protocol):
         """/wallet/getchainparameters as {key: value}."""
         ...
 
+    async def estimate_energy(self, owner: str, contract: str, data_hex: str) -> int:
+        """Energy the call `data_hex` (selector + arguments) from `owner` would use:
+        /wallet/estimateenergy, or triggerconstantcontract's energy_used where that is off.
+        Raises NodeRejected (permanent) when the call would revert or is invalid."""
+        ...
+
+    async def constant_call(self, owner: str, contract: str, data_hex: str) -> bytes:
+        """What the call returns, run on the node's head state and thrown away
+        (/wallet/triggerconstantcontract). Raises NodeRejected when it would revert."""
+        ...
+
+    async def energy_available(self, address: str) -> int:
+        """EnergyLimit - EnergyUsed of /wallet/getaccountresource (0 if none, never negative)."""
+        ...
+
     async def broadcast_hex(self, transaction_hex: str) -> BroadcastReply:
         """/wallet/broadcasthex of a serialized, signed Transaction."""
         ...

@@ -162,6 +162,27 @@ class TronSettings(_Section):
         return [endpoint.rstrip("/") for endpoint in value]
 
 
+class Token(_Section):
+    """A token the worker may move: its symbol, TRC20 contract (base58) and decimals."""
+
+    symbol: Annotated[str, Field(pattern=r"^[A-Z0-9]{1,16}$")]
+    address: Annotated[str, Field(pattern=r"^T[1-9A-HJ-NP-Za-km-z]{33}$")]
+    decimals: Annotated[int, Field(ge=0, le=36)]
+
+
+class TokensSettings(_Section):
+    allowed: list[Token]
+
+    @field_validator("allowed")
+    @classmethod
+    def _unique(cls, value: list[Token]) -> list[Token]:
+        for name in ("symbol", "address"):
+            seen = [getattr(token, name) for token in value]
+            if len(seen) != len(set(seen)):
+                raise ValueError(f"two allowed tokens share a {name}")
+        return value
+
+
 class ChainSettings(_Section):
     expiration_s: Annotated[float, Field(ge=10, le=86_400)]
     max_attempts: Annotated[int, Field(ge=1, le=20)]
@@ -169,6 +190,8 @@ class ChainSettings(_Section):
     broadcast_backoff_s: PositiveFloat
     follower_interval_s: PositiveFloat
     managed_refresh_s: PositiveFloat
+    fee_margin: Annotated[float, Field(ge=1.0, le=10.0)]
+    max_fee_limit_sun: PositiveInt
 
 
 class WorkerSettings(_Section):
@@ -221,6 +244,7 @@ class Settings(BaseSettings):
     mongo: MongoSettings
     tron: TronSettings
     chain: ChainSettings
+    tokens: TokensSettings
     worker: WorkerSettings
     sidecar: SidecarSettings
     log: LogSettings

@@ -13,6 +13,7 @@ from handlers.ports import SignedTx
 from worker.keystore import Keystore
 from worker.ports import BlockRef
 from worker.txbuild import (
+    Contract,
     RawTransaction,
     address_from_base58,
     encode_raw,
@@ -52,6 +53,36 @@ class KeystoreSigner:
                 address_from_base58(wallet["address"]), address_from_base58(to), amount_sun
             ),
             data=memo,
+        )
+        return self._sign(wallet, encode_raw(raw))
+
+    def trigger(
+        self,
+        wallet: dict[str, Any],
+        *,
+        contract: str,
+        data_hex: str,
+        fee_limit_sun: int,
+        reference: BlockRef,
+        expiration_ms: int,
+        timestamp_ms: int,
+    ) -> SignedTx:
+        ref_block_bytes, ref_block_hash = reference_of(reference.number, reference.id)
+        call = Contract(
+            "TriggerSmartContract",
+            {
+                "owner_address": address_from_base58(wallet["address"]),
+                "contract_address": address_from_base58(contract),
+                "data": bytes.fromhex(data_hex),
+            },
+        )
+        raw = RawTransaction(
+            ref_block_bytes=ref_block_bytes,
+            ref_block_hash=ref_block_hash,
+            expiration_ms=expiration_ms,
+            timestamp_ms=timestamp_ms,
+            contract=call,
+            fee_limit_sun=fee_limit_sun,
         )
         return self._sign(wallet, encode_raw(raw))
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from handlers import COMMAND_TYPES
-from handlers.ports import ChainRules, CommandType
+from handlers.ports import ChainRules, CommandType, TokenRef
 from worker.auth import Authenticator
 from worker.claims import Claims
 from worker.executor import ChainServices, Executor
@@ -90,6 +90,11 @@ def build_pipeline(
             max_attempts=settings.chain.max_attempts,
             broadcast_tries=settings.chain.broadcast_tries,
             broadcast_backoff_s=settings.chain.broadcast_backoff_s,
+            fee_margin=settings.chain.fee_margin,
+            max_fee_limit_sun=settings.chain.max_fee_limit_sun,
+            tokens=tuple(
+                TokenRef(t.symbol, t.address, t.decimals) for t in settings.tokens.allowed
+            ),
         ),
         sleep=sleep,
     )

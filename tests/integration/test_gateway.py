@@ -13,11 +13,12 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from devnet.builders import transfer
+from devnet.builders import build_contract, sign, transfer
 from devnet.keys import address_to_base58
 from devnet.producer import wall_clock_ms
 from devnet.server import Devnet, DevnetConfig
-from devnet.transactions import Transaction
+from devnet.stake_records import ENERGY
+from devnet.transactions import RawData, Transaction
 from worker.gateway import Gateway, NodeRejected, endpoint_names
 from worker.metrics import Metrics
 from worker.settings import Settings, TronSettings
@@ -26,7 +27,9 @@ INTERVAL_S = 0.05
 LAG = 3
 WAIT_S = 10.0
 TRX = 1_000_000
-
+USDT = "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t"
+TRANSFER = "a9059cbb"  # transfer(address,uint256)
+BALANCE_OF = "70a08231"  # balanceOf(address)
 
 
 def tron_settings(*endpoints: str, **overrides: Any) -> TronSettings:
@@ -170,6 +173,79 @@ async def test_broadcast_hex_accepted_then_duplicate_then_refused(
     assert again.accepted and again.code == "DUP_TRANSACTION_ERROR"
     assert not refused.accepted and refused.code == "SIGERROR"
     assert refused.message and all(ch.isprintable() for ch in refused.message)
+
+
+# --- what a USDT transfer needs -------------------------------------------------------------
+
+
+def _word(address: bytes) -> str:
+    """An ABI address argument: the 20 bytes after the 0x41 prefix, left-padded to 32."""
+    return address[1:].rjust(32, b"\0").hex()
+
+
+def _usdt_transfer(to: bytes, amount: int) -> str:
+    return TRANSFER + _word(to) + amount.to_bytes(32, "big").hex()
+
+
+async def test_estimate_energy_of_a_usdt_transfer(devnet: Devnet, gateway: Gateway) -> None:
+    sender, receiver = devnet.genesis.accounts[0], devnet.genesis.accounts[1]
+
+    energy = await gateway.estimate_energy(
+        address_to_base58(sender.address), USDT, _usdt_transfer(receiver.address, 7)
+    )
+
+    # 14,650 used to a holder; java-tron's fee-limit search rounds up by < 1 TRX of energy.
+    assert 14_650 <= energy < 14_650 + TRX // devnet.genesis.chain_parameters["getEnergyFee"]
+
+
+async def test_a_transfer_beyond_the_balance_is_rejected(devnet: Devnet, gateway: Gateway) -> None:
+    sender, receiver = devnet.genesis.accounts[0], devnet.genesis.accounts[1]
+    data = _usdt_transfer(receiver.address, 10**20)
+    owner = address_to_base58(sender.address)
+
+    with pytest.raises(NodeRejected, match="REVERT opcode executed"):
+        await gateway.estimate_energy(owner, USDT, data)
+    with pytest.raises(NodeRejected, match="REVERT opcode executed"):
+        await gateway.constant_call(owner, USDT, data)
+
+
+async def test_constant_call_balance_of_a_funded_account(devnet: Devnet, gateway: Gateway) -> None:
+    holder = devnet.genesis.accounts[0]
+    assert devnet.genesis.usdt is not None
+    funded = dict(devnet.genesis.usdt.balances)[holder.address]
+
+    output = await gateway.constant_call(
+        address_to_base58(holder.address), USDT, BALANCE_OF + _word(holder.address)
+    )
+
+    assert int.from_bytes(output, "big") == funded == 10**12
+
+
+async def test_energy_available_before_and_after_staking(devnet: Devnet, gateway: Gateway) -> None:
+    account = devnet.genesis.accounts[2]
+    assert account.private_key is not None
+    owner = address_to_base58(account.address)
+    assert await gateway.energy_available(owner) == 0  # nothing staked: no Energy* keys
+
+    head = devnet.chain.head_block
+    value = {"owner_address": account.address, "frozen_balance": 1_000 * TRX, "resource": ENERGY}
+    raw = RawData(
+        contracts=(build_contract("FreezeBalanceV2Contract", value),),
+        ref_block_bytes=head.block_id[6:8],
+        ref_block_hash=head.block_id[8:16],
+        expiration_ms=head.timestamp_ms + 60_000,
+        timestamp_ms=wall_clock_ms(),
+    )
+    reply = await gateway.broadcast_hex(sign(raw, account.private_key).wire_bytes.hex())
+    assert reply.accepted
+    await devnet.producer.wait_for_number(devnet.chain.head_block.number + 2, WAIT_S)
+
+    assert await gateway.energy_available(owner) > 0
+
+
+async def test_energy_available_of_a_malformed_address_is_rejected(gateway: Gateway) -> None:
+    with pytest.raises(NodeRejected):
+        await gateway.energy_available("not-an-address")
 
 
 @pytest.mark.integration

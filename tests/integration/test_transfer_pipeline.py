@@ -219,3 +219,57 @@ async def test_a_lost_response_is_not_rebuilt(
     assert await database.tx_attempts.count_documents({}) == 1
     assert await balance_sun(devnet, recipient) == AMOUNT_SUN
     assert await worker.stop() == 0
+
+
+USDT = "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t"
+
+
+async def usdt_balance(devnet: Devnet, holder: str) -> int:
+    from worker.abi import balance_of
+
+    answer = await _post(
+        devnet,
+        "/wallet/triggerconstantcontract",
+        {
+            "owner_address": holder,
+            "contract_address": USDT,
+            "data": balance_of(holder),
+            "visible": True,
+        },
+    )
+    return int(answer["constant_result"][0], 16)
+
+
+def usdt_command(wallet: str, to: str, amount: int, token: str = "USDT") -> bytes:
+    return json.dumps(
+        {
+            "command_id": str(uuid.uuid4()),
+            "idempotency_key": f"usdt-{uuid.uuid4().hex}",
+            "type": "transfer.trc20",
+            "schema_version": 1,
+            "issued_at": datetime.now(UTC).isoformat(),
+            "payload": {"wallet": wallet, "to": to, "token": token, "amount": amount},
+        }
+    ).encode()
+
+
+async def test_a_usdt_transfer_lands_once_with_token_and_trx_exact(
+    make_worker, amqp, namespace, devnet
+):
+    worker = await _start(make_worker, devnet)
+    commands, events, wallet = await _hot_wallet(amqp, namespace, devnet)
+    await _post(devnet, "/devnet/fund", {"address": wallet, "token": "USDT", "amount": 50_000_000})
+    recipient = PrivateKey.random().public_key.to_base58check_address()
+    trx_before = await balance_sun(devnet, wallet)
+    body = usdt_command(wallet, recipient, 12_345_678)
+    for _ in range(2):
+        await commands.publish(aio_pika.Message(body), "command.transfer.trc20")
+    received = await _until(events, {"transfer.confirmed", "transfer.failed", "transfer.rejected"})
+    kinds = [m.routing_key for m in received]
+    assert kinds[-1] == "transfer.confirmed", (kinds, received[-1].body)
+    confirmed = json.loads(received[-1].body)["payload"]
+    assert confirmed["energy_used"] > 10_000, "a USDT transfer burns energy"
+    assert await usdt_balance(devnet, recipient) == 12_345_678
+    assert await usdt_balance(devnet, wallet) == 50_000_000 - 12_345_678
+    assert trx_before - await balance_sun(devnet, wallet) == confirmed["fee_sun"], "TRX fees"
+    assert await worker.stop() == 0

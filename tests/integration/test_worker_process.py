@@ -23,20 +23,18 @@ pytestmark = pytest.mark.integration
 
 
 SENDER = PrivateKey(b"\x01" * 32).public_key.to_base58check_address()
-RECIPIENT = PrivateKey(b"\x02" * 32).public_key.to_base58check_address()
-USDT = "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t"
 
 
 def _command() -> bytes:
-    """A valid transfer.trc20 command: its handler does not exist yet, so NOT_IMPLEMENTED."""
+    """A valid stake.claim_rewards command: its handler does not exist yet, so NOT_IMPLEMENTED."""
     return json.dumps(
         {
             "command_id": str(uuid.uuid4()),
             "idempotency_key": f"key-{uuid.uuid4().hex}",
-            "type": "transfer.trc20",
+            "type": "stake.claim_rewards",
             "schema_version": 1,
             "issued_at": datetime.now(UTC).isoformat(),
-            "payload": {"wallet": SENDER, "to": RECIPIENT, "token": USDT, "amount": "1000000"},
+            "payload": {"wallet": SENDER},
         }
     ).encode()
 
@@ -47,19 +45,19 @@ async def test_command_gets_exactly_one_rejected_event_and_is_acked(make_worker,
     await worker.wait_status("/health/ready", 200)
     channel = await amqp.channel()
     events = await channel.declare_queue(exclusive=True)
-    await events.bind(f"{namespace}.events", routing_key="transfer.#")
+    await events.bind(f"{namespace}.events", routing_key="stake.#")
     body = _command()
     commands = await channel.get_exchange(f"{namespace}.commands")
     await commands.publish(
         aio_pika.Message(body, message_id="msg-1", correlation_id="corr-1"),
-        routing_key="command.transfer.trc20",
+        routing_key="command.stake.claim_rewards",
     )
     message = await next_message(events, 20)
     await message.ack()
     event = json.loads(message.body)
     sent = json.loads(body)
-    assert message.routing_key == "transfer.rejected"
-    assert event["type"] == "transfer.rejected"
+    assert message.routing_key == "stake.rejected"
+    assert event["type"] == "stake.rejected"
     assert event["command_id"] == sent["command_id"]
     assert event["idempotency_key"] == sent["idempotency_key"]
     assert event["payload"]["code"] == "NOT_IMPLEMENTED"
@@ -71,7 +69,7 @@ async def test_command_gets_exactly_one_rejected_event_and_is_acked(make_worker,
     await asyncio.sleep(1.5)
     assert await events.get(fail=False) is None, "exactly one event"
     assert worker.terminate() == 0
-    assert await queue_depth(amqp, f"{namespace}.transfer") == 0, "the command was acked"
+    assert await queue_depth(amqp, f"{namespace}.stake") == 0, "the command was acked"
 
 
 async def test_sigterm_exits_zero_without_task_warnings(make_worker, amqp):
@@ -141,7 +139,7 @@ async def test_sigterm_under_load_loses_nothing(make_worker, amqp, namespace):
     for _ in range(1000):
         body = _command()
         sent.add(json.loads(body)["command_id"])
-        await commands.publish(aio_pika.Message(body), routing_key="command.transfer.trc20")
+        await commands.publish(aio_pika.Message(body), routing_key="command.stake.claim_rewards")
     worker = make_worker(TRON_WORKER_WORKER__MAX_CONCURRENCY="2", TRON_WORKER_AMQP__PREFETCH="4")
     worker.start()
     first = await next_message(events, 20)
@@ -155,7 +153,7 @@ async def test_sigterm_under_load_loses_nothing(make_worker, amqp, namespace):
         while (message := await events.get(fail=False)) is not None:
             answered.append(json.loads(message.body)["command_id"])
             await message.ack()
-        remaining = await queue_depth(amqp, f"{namespace}.transfer")
+        remaining = await queue_depth(amqp, f"{namespace}.stake")
         if len(answered) + remaining >= len(sent):
             break
         await asyncio.sleep(0.1)
@@ -163,5 +161,5 @@ async def test_sigterm_under_load_loses_nothing(make_worker, amqp, namespace):
     assert len(answered) == len(set(answered)), "no command answered twice"
     assert 0 < len(answered) and 0 < remaining, "stopped mid-way, as intended"
     assert len(answered) + remaining == len(sent), "answered or still queued: nothing lost"
-    assert await queue_depth(amqp, f"{namespace}.transfer.dead") == 0, "nothing dead-lettered"
+    assert await queue_depth(amqp, f"{namespace}.stake.dead") == 0, "nothing dead-lettered"
     assert "Task was destroyed" not in worker.output()

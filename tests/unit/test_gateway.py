@@ -596,6 +596,203 @@ async def test_broadcast_reply_without_result_or_code_is_a_bad_answer(stubs, gat
         await _broadcast(gateways(node.url))
 
 
+# --- contract calls and energy ------------------------------------------------------------
+
+ESTIMATE_PATH = "/wallet/estimateenergy"
+CONSTANT_PATH = "/wallet/triggerconstantcontract"
+RESOURCE_PATH = "/wallet/getaccountresource"
+OWNER = "TJRabPrwbZy45sbavfcjinPJC18kjpRTv8"
+USDT = "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t"
+CALL_DATA = "a9059cbb" + "00" * 12 + "11" * 20 + f"{7:064x}"
+CALL_BODY = {"owner_address": OWNER, "contract_address": USDT, "data": CALL_DATA, "visible": True}
+REVERTED = "REVERT opcode executed"
+
+
+def constant_reply(output: str, energy_used: int = 14_650, message: str = "") -> dict[str, Any]:
+    """triggerconstantcontract's TransactionExtention (visible): a revert still has
+    result.result true; it shows in the message and the transaction's ret."""
+    result: dict[str, Any] = {"result": True, **({"message": message} if message else {})}
+    ret = [{"ret": "FAILED"}] if message else [{}]
+    return {
+        "result": result,
+        "constant_result": [output],
+        "energy_used": energy_used,
+        "transaction": {"ret": ret, "txID": TXID, "visible": True},
+    }
+
+
+def refusal(code: str, message: str) -> dict[str, Any]:
+    return {"result": {"code": code, "message": message}}
+
+
+def error_string(reason: str) -> str:
+    """Solidity's Error(string) revert data."""
+    text = reason.encode()
+    padded = text.ljust(-(-len(text) // 32) * 32, b"\0")
+    return "08c379a0" + f"{32:064x}" + f"{len(text):064x}" + padded.hex()
+
+
+async def test_estimate_energy_posts_the_call_and_reads_energy_required(stubs, gateways) -> None:
+    node = await stubs()
+    node.on(ESTIMATE_PATH, {"result": {"result": True}, "energy_required": 21_975})
+
+    assert await gateways(node.url).estimate_energy(OWNER, USDT, CALL_DATA) == 21_975
+    assert node.seen[0][1] == CALL_BODY
+
+
+@pytest.mark.parametrize("hex_message", [False, True])
+async def test_estimate_energy_switched_off_falls_back_to_a_constant_call(
+    stubs, gateways, metrics, hex_message: bool
+) -> None:
+    node, second = await stubs(), await stubs()
+    text = "this node does not support estimate energy"
+    node.on(
+        ESTIMATE_PATH,
+        refusal("CONTRACT_VALIDATE_ERROR", text.encode().hex() if hex_message else text),
+    )
+    node.on(CONSTANT_PATH, constant_reply("00" * 32, energy_used=14_650))
+
+    assert await gateways(node.url, second.url).estimate_energy(OWNER, USDT, CALL_DATA) == 14_650
+
+    assert node.paths() == [ESTIMATE_PATH, CONSTANT_PATH]
+    assert [body for _, body, _ in node.seen] == [CALL_BODY, CALL_BODY]
+    assert second.seen == []
+    assert requests(metrics, node.url, "estimate_energy", "estimate_off") == 1
+    assert requests(metrics, node.url, "estimate_energy_fallback", "ok") == 1
+    assert circuit_open(metrics, node.url) == 0
+
+
+async def test_estimate_fallback_that_reverts_is_node_rejected(stubs, gateways) -> None:
+    node = await stubs()
+    node.on(
+        ESTIMATE_PATH,
+        refusal("CONTRACT_VALIDATE_ERROR", "this node does not support estimate energy"),
+    )
+    node.on(CONSTANT_PATH, constant_reply("", energy_used=2_100, message=REVERTED))
+    with pytest.raises(NodeRejected, match=REVERTED):
+        await gateways(node.url).estimate_energy(OWNER, USDT, CALL_DATA)
+
+
+async def test_estimate_of_a_reverting_call_is_node_rejected_everywhere(
+    stubs, gateways, metrics
+) -> None:
+    first, second = await stubs(), await stubs()
+    for stub in (first, second):
+        stub.on(ESTIMATE_PATH, refusal("CONTRACT_EXE_ERROR", REVERTED.encode().hex()))
+
+    with pytest.raises(NodeRejected, match=f"estimate_energy: {REVERTED}$"):
+        await gateways(first.url, second.url).estimate_energy(OWNER, USDT, CALL_DATA)
+
+    assert len(first.seen) == len(second.seen) == 1  # an answer: not retried
+    assert requests(metrics, first.url, "estimate_energy", "reverted") == 1
+    assert circuit_open(metrics, first.url) == 0
+
+
+async def test_a_revert_and_an_unreachable_endpoint_is_still_unknown(stubs, gateways) -> None:
+    node = await stubs()
+    node.on(ESTIMATE_PATH, refusal("CONTRACT_EXE_ERROR", REVERTED))
+    with pytest.raises(NodeUnavailable):
+        await gateways(node.url, closed_port_url()).estimate_energy(OWNER, USDT, CALL_DATA)
+
+
+async def test_invalid_call_is_node_rejected_with_the_code(stubs, gateways) -> None:
+    node = await stubs()
+    node.on(ESTIMATE_PATH, refusal("CONTRACT_VALIDATE_ERROR", "Smart contract is not exist."))
+    with pytest.raises(NodeRejected, match="CONTRACT_VALIDATE_ERROR: Smart contract is not exist"):
+        await gateways(node.url).estimate_energy(OWNER, OWNER, CALL_DATA)
+
+
+async def test_node_without_constant_calls_fails_over_and_is_node_trouble(stubs, gateways) -> None:
+    first, second = await stubs(), await stubs()
+    text = "this node does not support constant, so estimate energy cannot work"
+    first.on(ESTIMATE_PATH, refusal("CONTRACT_VALIDATE_ERROR", text))
+    second.on(ESTIMATE_PATH, {"result": {"result": True}, "energy_required": 30_000})
+    gateway = gateways(first.url, second.url)
+
+    assert await gateway.estimate_energy(OWNER, USDT, CALL_DATA) == 30_000
+    with pytest.raises(NodeUnavailable, match="unsupported"):
+        await gateways(first.url).estimate_energy(OWNER, USDT, CALL_DATA)
+
+
+async def test_vm_out_of_time_is_retried_as_node_load(stubs, gateways, metrics) -> None:
+    node = await stubs()
+    text = "class org.tron.core.vm.program.Program$OutOfTimeException : CPU timeout for 'PUSH1'"
+    node.on(CONSTANT_PATH, refusal("OTHER_ERROR", text), constant_reply("00" * 31 + "01"))
+
+    assert await gateways(node.url).constant_call(OWNER, USDT, CALL_DATA) == bytes(31) + b"\x01"
+    assert requests(metrics, node.url, "constant_call", "vm_timeout") == 1
+
+
+async def test_constant_call_returns_the_output_bytes(stubs, gateways) -> None:
+    node = await stubs()
+    balance = 10**12
+    node.on(CONSTANT_PATH, constant_reply(f"{balance:064x}", energy_used=537))
+
+    output = await gateways(node.url).constant_call(OWNER, USDT, CALL_DATA)
+
+    assert int.from_bytes(output, "big") == balance and len(output) == 32
+    assert node.seen[0][1] == CALL_BODY
+
+
+async def test_constant_call_revert_carries_the_decoded_reason(stubs, gateways) -> None:
+    node = await stubs()
+    reason = "SafeMath: subtraction overflow"
+    node.on(CONSTANT_PATH, constant_reply(error_string(reason), message=REVERTED.encode().hex()))
+
+    with pytest.raises(NodeRejected) as caught:
+        await gateways(node.url).constant_call(OWNER, USDT, CALL_DATA)
+
+    assert str(caught.value) == f"TRON node refused constant_call: {REVERTED}: {reason}"
+
+
+async def test_constant_call_failed_ret_without_a_message_is_rejected(stubs, gateways) -> None:
+    node = await stubs()
+    reply = constant_reply("")
+    reply["transaction"]["ret"] = [{"ret": "FAILED"}]
+    node.on(CONSTANT_PATH, reply)
+    with pytest.raises(NodeRejected, match="FAILED"):
+        await gateways(node.url).constant_call(OWNER, USDT, CALL_DATA)
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [{"result": {"result": True}}, {"result": {"result": True}, "constant_result": []}, {}],
+)
+async def test_constant_call_without_an_output_is_a_bad_answer(
+    stubs, gateways, reply: dict[str, Any]
+) -> None:
+    node = await stubs()
+    node.on(CONSTANT_PATH, reply)
+    with pytest.raises(NodeUnavailable, match="bad_response"):
+        await gateways(node.url).constant_call(OWNER, USDT, CALL_DATA)
+
+
+@pytest.mark.parametrize(
+    ("resource", "available"),
+    [
+        ({"freeNetLimit": 600, "EnergyUsed": 1_000, "EnergyLimit": 65_000}, 64_000),
+        ({"freeNetLimit": 600, "EnergyLimit": 65_000}, 65_000),
+        ({"freeNetLimit": 600, "TotalEnergyLimit": 180_000_000_000}, 0),
+        ({"EnergyUsed": 70_000, "EnergyLimit": 65_000}, 0),  # limit cut after unstaking
+        ({}, 0),  # no such account
+    ],
+)
+async def test_energy_available_is_limit_minus_used(
+    stubs, gateways, resource: dict[str, int], available: int
+) -> None:
+    node = await stubs()
+    node.on(RESOURCE_PATH, resource)
+    assert await gateways(node.url).energy_available(OWNER) == available
+    assert node.seen[0][1] == {"address": OWNER, "visible": True}
+
+
+async def test_energy_available_of_a_malformed_address_is_rejected(stubs, gateways) -> None:
+    node = await stubs()
+    node.on(RESOURCE_PATH, {"Error": "class java.lang.NullPointerException : null"})
+    with pytest.raises(NodeRejected, match="NullPointerException"):
+        await gateways(node.url).energy_available("not-an-address")
+
+
 # --- pure parts ----------------------------------------------------------------------------
 
 

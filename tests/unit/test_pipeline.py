@@ -253,13 +253,9 @@ async def test_expired_command_is_rejected_and_not_claimed() -> None:
 async def test_unimplemented_type_is_rejected_before_claim() -> None:
     world = World()
     a = PrivateKey(b"\x01" * 32).public_key.to_base58check_address()
-    b = PrivateKey(b"\x02" * 32).public_key.to_base58check_address()
-    usdt = "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t"
-    body = command(
-        "transfer.trc20", payload={"wallet": a, "to": b, "token": usdt, "amount": 5}
-    )
-    await world.deliver(body, family="transfer", routing_key="command.transfer.trc20")
-    [rejected] = world.events.of("transfer.rejected")
+    body = command("stake.claim_rewards", payload={"wallet": a})
+    await world.deliver(body, family="stake", routing_key="command.stake.claim_rewards")
+    [rejected] = world.events.of("stake.rejected")
     assert rejected["event"]["payload"]["code"] == "NOT_IMPLEMENTED"
 
 

@@ -77,6 +77,8 @@ def test_event_types_cover_every_family_and_state() -> None:
         "POISON",
         "UNKNOWN_WALLET",
         "INSUFFICIENT_BALANCE",
+        "UNKNOWN_TOKEN",
+        "FEE_LIMIT_TOO_LOW",
     )
     assert "RETRIES_EXHAUSTED" in FAILURE_CODES
 
