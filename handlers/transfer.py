@@ -227,14 +227,17 @@ async def _trx_plan(
     account = await deps.node.account(payload.wallet)
     balance_sun = int((account or {}).get("balance", 0))
     needed_sun = payload.amount_sun
+    parameters = await deps.node.chain_parameters()
     if await deps.node.account(payload.to) is None:
-        parameters = await deps.node.chain_parameters()
         needed_sun += parameters.get("getCreateNewAccountFeeInSystemContract", 0)
+    if payload.memo:
+        needed_sun += parameters.get("getMemoFee", 0)
     if balance_sun < needed_sun:
         return Rejected(
             "INSUFFICIENT_BALANCE",
             f"{payload.wallet} holds {balance_sun} sun; this transfer needs at least "
-            f"{needed_sun} sun (amount plus the fee to activate a new account)",
+            f"{needed_sun} sun (amount, plus the fees to activate a new account and for a "
+            "memo where they apply)",
         )
     return {"to": payload.to, "amount_sun": payload.amount_sun, "memo": payload.memo or ""}
 

@@ -92,8 +92,17 @@ class Journal:
 
     # --- the follower's side ----------------------------------------------------------------
 
-    async def inflight(self, limit: int = 1000) -> list[Doc]:
-        return await self._store.scan("inflight", limit)
+    async def inflight(self, page_size: int = 1000) -> list[Doc]:
+        """Every attempt in flight. All of them, paged: one left out of a block's check
+        could be included unmatched, then found `seen` and never decided."""
+        found: list[Doc] = []
+        after: str | None = None
+        while page := await self._store.scan("inflight", page_size, after=after):
+            found.extend(page)
+            if len(page) < page_size:
+                break
+            after = page[-1]["_id"]
+        return found
 
     async def decide(self, inflight: Doc, fate: str, details: dict[str, Any]) -> Doc:
         """Record an attempt's fate once; the fate that stands (a redo finds the first).

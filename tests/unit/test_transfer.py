@@ -282,3 +282,22 @@ async def test_the_follower_keeps_its_lease_through_a_node_outage() -> None:
     assert world.metrics.background_errors_total.labels("follower")._value.get() == 1
     assert world.metrics.follower_block._value.get() == 1, "it walked on after the outage"
     assert sorted(world.store.collections["leases"]) == ["chain-follower:1"], "one lease"
+
+
+async def test_the_follower_decides_every_attempt_in_flight_beyond_one_page() -> None:
+    # With more attempts in flight than one scan page, an attempt left out of a block's
+    # check could be included unmatched, recorded `seen`, and never decided.
+    world, wallet = await _ready()
+    for index in range(5):
+        await _send(world, _transfer(wallet, key=f"page-{index}", amount_sun=2000 + index))
+    inflight = await world.follower._journal.inflight(page_size=2)
+    assert len(inflight) == 5
+
+
+async def test_a_memo_is_part_of_the_balance_the_pre_check_requires() -> None:
+    world, wallet = await _ready()
+    world.node.accounts[wallet]["balance"] = 1_500_000
+    await _send(world, _transfer(wallet, amount_sun=1_000_000, memo="invoice 7"))
+    [rejected] = world.events.of("transfer.rejected")
+    assert rejected["event"]["payload"]["code"] == "INSUFFICIENT_BALANCE"
+    assert "2000000 sun" in rejected["event"]["payload"]["message"], "amount + 1 TRX memo fee"
