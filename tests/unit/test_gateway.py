@@ -19,8 +19,9 @@ from pydantic import SecretStr, ValidationError
 from structlog.testing import capture_logs
 
 from worker.errors import NodeUnavailable, TransientError
-from worker.gateway import Gateway, NodeRejected, _plain, endpoint_names
+from worker.gateway import Gateway, NodeRejected, endpoint_names
 from worker.metrics import Metrics
+from worker.node_answers import _plain
 from worker.ports import BroadcastReply
 from worker.settings import TronSettings
 
@@ -857,7 +858,7 @@ def test_solidity_endpoints_pair_up_with_endpoints() -> None:
 
 def test_the_genesis_block_parses_although_protobuf_json_omits_its_zeros() -> None:
     """A fresh chain's solidified head is genesis: no number, no timestamp in its JSON."""
-    from worker.gateway import _parse_block_ref
+    from worker.node_answers import _parse_block_ref
 
     genesis = {
         "blockID": "00000000000000006f1cfa1f9ac9163fc3b5fa04ca6944d66aab05d9b76672e0",
