@@ -16,6 +16,7 @@ that may have effects is resumed, or, when that cannot help, goes to
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -52,6 +53,15 @@ __all__ = ["ChainServices", "Executor"]
 log = structlog.get_logger()
 
 _STATES = {Completed: "completed", Failed: "failed", Rejected: "rejected"}
+
+
+class _Emitted(list[Doc]):
+    """The events one execution stored, in order; the lock keeps `seq` unique when a
+    handler emits for several items at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lock = asyncio.Lock()
 
 
 @dataclass(frozen=True)
@@ -112,7 +122,7 @@ class Executor:
                 return None
         command = dict(command, events=list(command.get("events", [])))
         structlog.contextvars.bind_contextvars(ref=command["ref"], epoch=lease.epoch)
-        emitted: list[Doc] = []
+        emitted = _Emitted()
         try:
             async with self._leases.kept(lease):
                 outcome = await self._run(command, lease, emitted)
@@ -170,12 +180,12 @@ class Executor:
             await self._commands.mark_active(command)
             await self._leases.release(lease)
             return "resume"
-        emitted: list[Doc] = []
+        emitted = _Emitted()
         await self._finish(command, lease, outcome, emitted, unmark=True)
         await self._outbox.flush(emitted)
         return "failed" if isinstance(outcome, Failed) else "attention"
 
-    async def _run(self, command: Doc, lease: Lease, emitted: list[Doc]) -> Outcome | None:
+    async def _run(self, command: Doc, lease: Lease, emitted: _Emitted) -> Outcome | None:
         entry = self._types[command["type"]]
         context: CommandContext[Any] = CommandContext(
             ref=command["ref"],
@@ -219,7 +229,7 @@ class Executor:
             return Failed(exc.code, str(exc), retry_safe=True)
 
     async def _finish(
-        self, command: Doc, lease: Lease, outcome: Outcome, emitted: list[Doc], *, unmark: bool
+        self, command: Doc, lease: Lease, outcome: Outcome, emitted: _Emitted, *, unmark: bool
     ) -> None:
         """Store the outcome's event (after its fence), then write the command once."""
         emit = partial(self._emit, command, lease, emitted)
@@ -261,7 +271,7 @@ class Executor:
         self,
         command: Doc,
         lease: Lease,
-        emitted: list[Doc],
+        emitted: _Emitted,
         state: str,
         payload: dict[str, Any],
         *,
@@ -269,13 +279,16 @@ class Executor:
         item: int = 0,
     ) -> None:
         """Store the command's event for (state, attempt, item) once, after the fence."""
-        now = self._clock()
-        event = command_event(command, state, payload, occurred_at=now, attempt=attempt, item=item)
-        if str(event.event_id) in command["events"]:
-            return
-        await self._leases.check(lease)  # events only after the check
-        doc = await self._outbox.add(
-            event_doc(event, correlation_id=command.get("correlation_id"), created_at=now)
-        )
-        command["events"].append(doc["_id"])
-        emitted.append(doc)
+        async with emitted.lock:
+            now = self._clock()
+            event = command_event(
+                command, state, payload, occurred_at=now, attempt=attempt, item=item
+            )
+            if str(event.event_id) in command["events"]:
+                return
+            await self._leases.check(lease)  # events only after the check
+            doc = await self._outbox.add(
+                event_doc(event, correlation_id=command.get("correlation_id"), created_at=now)
+            )
+            command["events"].append(doc["_id"])
+            emitted.append(doc)
