@@ -1,7 +1,7 @@
 """Command handlers, one module per family; COMMAND_TYPES is the registry the executor
 dispatches on (payload model, handler, "has effects" test), so it knows no family."""
 
-from handlers import transfer, trc20, wallet
+from handlers import payout, transfer, trc20, wallet
 from handlers.ports import CommandType
 
 __all__ = ["COMMAND_TYPES"]
@@ -10,4 +10,5 @@ COMMAND_TYPES: dict[str, CommandType] = {  # type: ignore[type-arg]
     "wallet.create": wallet.WALLET_CREATE,
     "transfer.trx": transfer.TRANSFER_TRX,
     "transfer.trc20": trc20.TRANSFER_TRC20,
+    "payout.create": payout.PAYOUT_CREATE,
 }

@@ -69,6 +69,8 @@ __all__ = [
     "EventState",
     "FailedPayload",
     "NeedsAttentionPayload",
+    "PayoutCompletedPayload",
+    "PayoutItemSummary",
     "RejectedPayload",
     "RejectionCode",
     "WalletCreatedPayload",
@@ -81,14 +83,34 @@ __all__ = [
 EVENT_NAMESPACE = uuid.UUID("6f1c3a52-7d0e-5b8a-9c41-2e7f4d9a1b30")
 
 EventState = Literal[
-    "accepted", "broadcast", "confirmed", "failed", "rejected", "created", "needs_attention"
+    "accepted",
+    "broadcast",
+    "confirmed",
+    "failed",
+    "rejected",
+    "created",
+    "needs_attention",
+    "item.broadcast",
+    "item.confirmed",
+    "item.failed",
+    "completed",
 ]
 
 _CHAIN_STATES = ("accepted", "broadcast", "confirmed", "failed", "rejected", "needs_attention")
 FAMILY_STATES: Final[dict[str, tuple[str, ...]]] = {
     "wallet": ("accepted", "created", "failed", "rejected", "needs_attention"),
     "transfer": _CHAIN_STATES,
-    "payout": _CHAIN_STATES,
+    # A payout's lines each have their own item.* events; `completed` is its terminal one.
+    "payout": (
+        "accepted",
+        "item.broadcast",
+        "item.confirmed",
+        "item.failed",
+        "completed",
+        "failed",
+        "rejected",
+        "needs_attention",
+    ),
     "stake": _CHAIN_STATES,
     "command": ("rejected",),
 }
@@ -109,6 +131,7 @@ UNKNOWN_WALLET: Final = "UNKNOWN_WALLET"  # `wallet` is not one this worker mana
 INSUFFICIENT_BALANCE: Final = "INSUFFICIENT_BALANCE"  # plainly cannot succeed
 UNKNOWN_TOKEN: Final = "UNKNOWN_TOKEN"  # not on the settings' allow-list
 FEE_LIMIT_TOO_LOW: Final = "FEE_LIMIT_TOO_LOW"  # the estimate's fee limit is over the cap
+SOURCE_WALLET_REQUIRED: Final = "SOURCE_WALLET_REQUIRED"  # until the hot-wallet pool lands
 REJECTION_CODES: Final = (
     INVALID_COMMAND,
     UNAUTHENTICATED,
@@ -121,6 +144,7 @@ REJECTION_CODES: Final = (
     INSUFFICIENT_BALANCE,
     UNKNOWN_TOKEN,
     FEE_LIMIT_TOO_LOW,
+    SOURCE_WALLET_REQUIRED,
 )
 RejectionCode = Literal[
     "INVALID_COMMAND",
@@ -134,6 +158,7 @@ RejectionCode = Literal[
     "INSUFFICIENT_BALANCE",
     "UNKNOWN_TOKEN",
     "FEE_LIMIT_TOO_LOW",
+    "SOURCE_WALLET_REQUIRED",
 ]
 
 # Failed: the worker's own codes. Node and receipt codes (`REVERT`,
@@ -224,6 +249,32 @@ class NeedsAttentionPayload(_Frozen):
     message: str
 
 
+class PayoutItemSummary(_Frozen):
+    """One payout line's final state."""
+
+    index: Annotated[int, strict_int(0)]
+    reference: Reference
+    to: Address
+    amount: Amount
+    state: Literal["confirmed", "failed"]
+    txid: TxId | None = None
+    fee_sun: Amount
+    code: str | None = None
+    retry_safe: bool  # whether a new payout for this line is safe
+
+
+class PayoutCompletedPayload(_Frozen):
+    """Every line of a payout is terminal: counts, totals and each line's fate."""
+
+    asset: str
+    source_wallet: Address
+    confirmed: Annotated[int, strict_int(0)]
+    failed: Annotated[int, strict_int(0)]
+    total_amount_confirmed: Amount
+    total_fee_sun: Amount
+    items: list[PayoutItemSummary]
+
+
 class WalletCreatedPayload(_Frozen):
     """The wallets of a `wallet.create`, in index order (labels follow the same order)."""
 
@@ -247,6 +298,7 @@ EventPayload = (
     | FailedPayload
     | WalletCreatedPayload
     | NeedsAttentionPayload
+    | PayoutCompletedPayload
 )
 STATE_PAYLOADS: Final[dict[str, type[BaseModel]]] = {
     "accepted": AcceptedPayload,
@@ -256,6 +308,10 @@ STATE_PAYLOADS: Final[dict[str, type[BaseModel]]] = {
     "rejected": RejectedPayload,
     "created": WalletCreatedPayload,
     "needs_attention": NeedsAttentionPayload,
+    "item.broadcast": BroadcastPayload,
+    "item.confirmed": ConfirmedPayload,
+    "item.failed": FailedPayload,
+    "completed": PayoutCompletedPayload,
 }
 
 

@@ -49,11 +49,24 @@ def test_event_types_cover_every_family_and_state() -> None:
     assert set(EVENT_TYPES) == {
         *(
             f"{family}.{state}"
-            for family in ("transfer", "payout", "stake")
+            for family in ("transfer", "stake")
             for state in (
                 "accepted",
                 "broadcast",
                 "confirmed",
+                "failed",
+                "rejected",
+                "needs_attention",
+            )
+        ),
+        *(
+            f"payout.{state}"
+            for state in (
+                "accepted",
+                "item.broadcast",
+                "item.confirmed",
+                "item.failed",
+                "completed",
                 "failed",
                 "rejected",
                 "needs_attention",
@@ -66,7 +79,7 @@ def test_event_types_cover_every_family_and_state() -> None:
         "wallet.rejected",
         "command.rejected",
     }
-    assert len(EVENT_TYPES) == len(set(EVENT_TYPES)) == 24
+    assert len(EVENT_TYPES) == len(set(EVENT_TYPES)) == 26
     assert REJECTION_CODES == (
         "INVALID_COMMAND",
         "UNAUTHENTICATED",
@@ -79,6 +92,7 @@ def test_event_types_cover_every_family_and_state() -> None:
         "INSUFFICIENT_BALANCE",
         "UNKNOWN_TOKEN",
         "FEE_LIMIT_TOO_LOW",
+        "SOURCE_WALLET_REQUIRED",
     )
     assert "RETRIES_EXHAUSTED" in FAILURE_CODES
 
@@ -175,12 +189,12 @@ def _confirmed() -> ConfirmedPayload:
 
 
 def test_typed_payloads_serialise_to_plain_json() -> None:
-    confirmed = event("payout", "confirmed", _confirmed(), attempt=1, seq=3)
+    confirmed = event("payout", "item.confirmed", _confirmed(), attempt=1, seq=3)
     body = json.loads(confirmed.model_dump_json())
     assert body == {
-        "event_id": str(event_id_for(str(COMMAND_ID), "confirmed", 1)),
+        "event_id": str(event_id_for(str(COMMAND_ID), "item.confirmed", 1)),
         "seq": 3,
-        "type": "payout.confirmed",
+        "type": "payout.item.confirmed",
         "command_id": str(COMMAND_ID),
         "idempotency_key": "order-42",
         "occurred_at": "2026-11-23T12:00:00Z",
@@ -234,7 +248,7 @@ def test_failed_payload_carries_retry_safety_and_chain_codes() -> None:
             "no event type",
         ),
         ("ledger", "rejected", RejectedPayload(code="POLICY", message="m"), "no event type"),
-        ("payout", "confirmed", AcceptedPayload(), "confirmed events need a ConfirmedPayload"),
+        ("transfer", "confirmed", AcceptedPayload(), "confirmed events need a ConfirmedPayload"),
     ],
 )
 def test_make_event_refuses_impossible_events(family, state, payload, message) -> None:

@@ -45,7 +45,7 @@ def test_one_schema_per_command_and_event_type() -> None:
     assert set(schemas) == {f"command.{t}.json" for t in COMMAND_TYPES} | {
         f"event.{t}.json" for t in EVENT_TYPES
     }
-    assert len(schemas) == 11 + 24  # 4 families x needs_attention since issue 7
+    assert len(schemas) == 11 + 26  # needs_attention (issue 7), payout items (issue 9)
 
 
 def test_command_schemas_describe_the_envelope_with_that_payload() -> None:
@@ -80,7 +80,7 @@ def test_event_schemas_describe_the_normalised_output() -> None:
         assert schema["$id"] == f"event.{event_type}.json"
         assert set(schema["required"]) == EVENT_FIELDS
         assert schema["properties"]["type"]["const"] == event_type
-    confirmed = _payload_schema(schemas["event.payout.confirmed.json"])
+    confirmed = _payload_schema(schemas["event.payout.item.confirmed.json"])
     assert confirmed["properties"]["fee_sun"]["type"] == "integer"  # never a string on output
     rejected = _payload_schema(schemas["event.wallet.rejected.json"])
     assert rejected["properties"]["retry_safe"]["const"] is True
@@ -103,7 +103,7 @@ def test_schema_command_writes_identical_files_twice(tmp_path: Path, capsys) -> 
     assert main(["schema", "--out", str(first)]) == 0
     assert main(["schema", "--out", str(second)]) == 0
     assert main(["schema", "--out", str(first)]) == 0  # over an existing export
-    assert "wrote 35 JSON Schemas to" in capsys.readouterr().out
+    assert "wrote 37 JSON Schemas to" in capsys.readouterr().out
     written = _read_all(first)
     assert written == _read_all(second)
     assert set(written) == set(json_schemas())
@@ -123,7 +123,7 @@ def test_schema_command_needs_no_settings(tmp_path: Path) -> None:
         cwd=ROOT,
     )
     assert result.returncode == 0, result.stderr
-    assert len(list(tmp_path.glob("*.json"))) == 35
+    assert len(list(tmp_path.glob("*.json"))) == 37
 
 
 def test_schema_command_reports_an_unwritable_directory(tmp_path: Path, capsys) -> None:
