@@ -7,6 +7,7 @@
     python -m tests.crashpoints transfer:broadcast   # a node accepted it; no state written
     python -m tests.crashpoints transfer:seen        # the follower stored its fate, no event
     python -m tests.crashpoints transfer:event       # `confirmed` is stored, not published
+    python -m tests.crashpoints journal:50            # the 50th attempt is journaled
 
 Test code only: the product has no crash hooks. The patches wrap the real
 methods and kill the process the hard way, as the kernel's OOM killer would.
@@ -53,6 +54,14 @@ def plant(point: str) -> None:
         records.StoreWallets.add_once = add_then_maybe_die  # type: ignore[method-assign]
     elif point.startswith("transfer:"):
         _plant_transfer(point.partition(":")[2])
+    elif point.startswith("journal:"):
+        left = [int(point.partition(":")[2])]
+
+        def nth_record(result: Any, *args: Any) -> bool:
+            left[0] -= 1
+            return left[0] == 0
+
+        _after(journal.Journal, "record", nth_record)
     else:
         raise SystemExit(f"unknown crash point {point!r}")
 

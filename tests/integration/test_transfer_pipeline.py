@@ -273,3 +273,78 @@ async def test_a_usdt_transfer_lands_once_with_token_and_trx_exact(
     assert await usdt_balance(devnet, wallet) == 50_000_000 - 12_345_678
     assert trx_before - await balance_sun(devnet, wallet) == confirmed["fee_sun"], "TRX fees"
     assert await worker.stop() == 0
+
+
+def payout_command(wallet: str, asset: str, lines: list[dict[str, Any]]) -> bytes:
+    return json.dumps(
+        {
+            "command_id": str(uuid.uuid4()),
+            "idempotency_key": f"payout-{uuid.uuid4().hex}",
+            "type": "payout.create",
+            "schema_version": 1,
+            "issued_at": datetime.now(UTC).isoformat(),
+            "payload": {"asset": asset, "source_wallet": wallet, "recipients": lines},
+        }
+    ).encode()
+
+
+async def test_a_three_line_usdt_payout_pays_each_to_the_base_unit(
+    make_worker, amqp, namespace, devnet
+):
+    worker = await _start(make_worker, devnet)
+    commands, events, wallet = await _hot_wallet(amqp, namespace, devnet)
+    await _post(devnet, "/devnet/fund", {"address": wallet, "token": "USDT", "amount": 90_000_000})
+    people = [PrivateKey.random().public_key.to_base58check_address() for _ in range(3)]
+    lines = [
+        {"to": to, "amount": 1_000_000 * (i + 1), "reference": f"salary-{i}"}
+        for i, to in enumerate(people)
+    ]
+    trx_before = await balance_sun(devnet, wallet)
+    await commands.publish(
+        aio_pika.Message(payout_command(wallet, "USDT", lines)), "command.payout.create"
+    )
+    received = await _until(events, {"payout.completed", "payout.rejected"}, 90)
+    kinds = [m.routing_key for m in received]
+    assert kinds[-1] == "payout.completed", (kinds, received[-1].body)
+    assert kinds.count("payout.item.confirmed") == 3
+    summary = json.loads(received[-1].body)["payload"]
+    assert (summary["confirmed"], summary["failed"]) == (3, 0)
+    for i, to in enumerate(people):
+        assert await usdt_balance(devnet, to) == 1_000_000 * (i + 1)
+    assert await usdt_balance(devnet, wallet) == 90_000_000 - 6_000_000
+    fees = [
+        json.loads(m.body)["payload"] for m in received if m.routing_key == "payout.item.confirmed"
+    ]
+    assert all(fee["energy_used"] > 10_000 for fee in fees), "receipt figures per line"
+    assert trx_before - await balance_sun(devnet, wallet) == summary["total_fee_sun"]
+    assert await worker.stop() == 0
+
+
+async def test_a_hundred_line_trx_payout_killed_mid_signing_pays_each_line_once(
+    make_worker, amqp, namespace, devnet
+):
+    setup = await _start(make_worker, devnet)
+    commands, events, wallet = await _hot_wallet(amqp, namespace, devnet)
+    assert await setup.stop() == 0
+    # 100 new accounts: each line pays its recipient's activation fee too.
+    await _post(devnet, "/devnet/fund", {"address": wallet, "amount_sun": 1_000_000_000})
+    people = [PrivateKey.random().public_key.to_base58check_address() for _ in range(100)]
+    lines = [{"to": to, "amount": 10_000 + i, "reference": f"r-{i}"} for i, to in enumerate(people)]
+    doomed = make_worker(
+        TRON_WORKER_TRON__ENDPOINTS=json.dumps([devnet.url]),
+        TRON_WORKER_CHAIN__FOLLOWER_INTERVAL_S="0.1",
+        TRON_WORKER_WORKER__SWEEP_INTERVAL_S="0.2",
+    )
+    doomed.start(crash_at="journal:50")
+    await commands.publish(
+        aio_pika.Message(payout_command(wallet, "TRX", lines)), "command.payout.create"
+    )
+    assert await doomed.exited(timeout_s=60) == -9, "killed mid-batch by its planted SIGKILL"
+    survivor = await _start(make_worker, devnet)
+    received = await _until(events, {"payout.completed", "payout.rejected"}, 120)
+    assert received[-1].routing_key == "payout.completed", [m.routing_key for m in received][-5:]
+    summary = json.loads(received[-1].body)["payload"]
+    assert summary["confirmed"] == 100
+    for i, to in enumerate(people):
+        assert await balance_sun(devnet, to) == 10_000 + i, f"line {i} paid exactly once"
+    assert await survivor.stop() == 0
