@@ -175,6 +175,21 @@ async def _outcome(
     results: list[ItemResult],
     token: str | None,
 ) -> Outcome:
+    # A line's failure is announced as soon as it is known (an event id per line and
+    # attempt, so announcing it again on the next run stores nothing twice).
+    for item, result in zip(items, results, strict=True):
+        if result.state == "failed":
+            await deps.emit(
+                "item.failed",
+                {
+                    "code": result.code,
+                    "message": result.message,
+                    "retry_safe": result.retry_safe,
+                    **({"txid": result.txid, "fee_sun": result.fee_sun} if result.txid else {}),
+                    **item.extra,
+                },
+                item=item.index,
+            )
     pending = [result.attempt for result in results if result.state == "pending"]
     if pending:
         journal = deps.journal
@@ -190,19 +205,6 @@ async def _outcome(
     if attention:
         lines = "; ".join(f"line {item.index}: {r.message}" for item, r in attention)
         return NeedsAttention(attention[0][1].code or "UNPROVEN_EFFECT", lines)
-    for item, result in zip(items, results, strict=True):
-        if result.state == "failed":
-            await deps.emit(
-                "item.failed",
-                {
-                    "code": result.code,
-                    "message": result.message,
-                    "retry_safe": result.retry_safe,
-                    **({"txid": result.txid, "fee_sun": result.fee_sun} if result.txid else {}),
-                    **item.extra,
-                },
-                item=item.index,
-            )
     await deps.emit("completed", _summary(command, results, token))
     return Completed()
 

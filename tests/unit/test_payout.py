@@ -149,3 +149,23 @@ async def test_a_payout_publishing_twice_pays_once() -> None:
     await _pay(world, wallet, lines)
     assert len(world.node.included()) == 3
     assert len({c["message_id"] for c in world.events.of("payout.completed")}) == 1
+
+
+async def test_a_failed_line_is_announced_before_the_others_finish() -> None:
+    world, wallet = await _ready()
+    world.node.fail_next = "OUT_OF_ENERGY"  # the first line broadcast fails on chain
+    await _pay(world, wallet, _lines(2))
+    held_back = dict(list(world.node.pending.items())[1:])  # the second line: not yet
+    for txid in held_back:
+        del world.node.pending[txid]
+    await _chain(world)
+    assert len(world.events.of("payout.item.failed")) == 1, "announced at once"
+    assert world.events.of("payout.completed") == [], "the other line is still on its way"
+    world.node.pending.update(held_back)
+    await _chain(world)
+    [completed] = world.events.of("payout.completed")
+    assert (
+        completed["event"]["payload"]["confirmed"],
+        completed["event"]["payload"]["failed"],
+    ) == (1, 1)
+    assert len(world.events.of("payout.item.failed")) == 1, "announced once"
