@@ -34,8 +34,10 @@ __all__ = [
     "Kind",
     "Refusal",
     "advance",
+    "balance_of",
     "check_funds",
     "journal_first",
+    "needs_of",
     "seal_all",
 ]
 
@@ -246,38 +248,49 @@ def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat().replace("+00:00", "Z")
 
 
-async def check_funds(deps: Deps, owner: str, plans: list[dict[str, Any]]) -> None:
-    """The whole batch against the wallet, before the first signature.
-
-    Each plan says what it needs: `trx_sun` (amount and fees in TRX), `token` and
-    `token_units`, `energy` to spend. Energy the wallet has available lowers only the
-    TRX to burn, never a fee limit.
-
-    Raises:
-        Refusal: INSUFFICIENT_BALANCE, naming what is missing.
-    """
+async def needs_of(deps: Deps, owner: str, plans: list[dict[str, Any]]) -> dict[str, int]:
+    """What a batch takes from `owner`, per asset: "TRX" in sun (amounts, activation and
+    memo fees, and the TRX to burn for energy the wallet lacks; available energy never
+    lowers a fee limit, only this), and each token's contract in base units."""
     assert deps.node is not None
-    token = next((plan for plan in plans if plan.get("token")), None)
-    if token is not None:
-        units = sum(plan.get("token_units", 0) for plan in plans)
-        call = abi.balance_of(owner)
-        held = abi.decode_uint(await deps.node.constant_call(owner, token["token"], call))
-        if held < units:
-            raise Refusal(
-                "INSUFFICIENT_BALANCE",
-                f"{owner} holds {held} of {token['symbol']} (base units); this needs {units}",
-            )
-    trx_sun = sum(plan.get("trx_sun", 0) for plan in plans)
+    needs: dict[str, int] = {"TRX": sum(plan.get("trx_sun", 0) for plan in plans)}
+    for plan in plans:
+        if plan.get("token"):
+            needs[plan["token"]] = needs.get(plan["token"], 0) + plan["token_units"]
     energy = sum(plan.get("energy", 0) for plan in plans)
     if energy:
         parameters = await deps.node.chain_parameters()
         missing = max(0, energy - await deps.node.energy_available(owner))
-        trx_sun += missing * parameters.get("getEnergyFee", 100)
-    account = await deps.node.account(owner)
-    balance_sun = int((account or {}).get("balance", 0))
-    if balance_sun < trx_sun:
-        what = "TRX for fees" if token is not None else "TRX (amounts plus fees)"
-        raise Refusal(
-            "INSUFFICIENT_BALANCE",
-            f"{owner} holds {balance_sun} sun of {what}; this needs about {trx_sun} sun",
-        )
+        needs["TRX"] += missing * parameters.get("getEnergyFee", 100)
+    return needs
+
+
+async def balance_of(deps: Deps, owner: str, asset: str) -> int:
+    """The wallet's balance of an asset as the node sees it: sun, or token base units."""
+    assert deps.node is not None
+    if asset == "TRX":
+        account = await deps.node.account(owner)
+        return int((account or {}).get("balance", 0))
+    call = abi.balance_of(owner)
+    return abi.decode_uint(await deps.node.constant_call(owner, asset, call))
+
+
+async def check_funds(deps: Deps, owner: str, plans: list[dict[str, Any]]) -> dict[str, int]:
+    """The whole batch against the wallet, before the first signature; its needs.
+
+    Raises:
+        Refusal: INSUFFICIENT_BALANCE, naming what is missing (the token, or TRX).
+    """
+    needs = await needs_of(deps, owner, plans)
+    symbol = next((plan["symbol"] for plan in plans if plan.get("token")), None)
+    for asset in sorted(needs, key=lambda name: name == "TRX"):  # the token first
+        held = await balance_of(deps, owner, asset)
+        if held >= needs[asset]:
+            continue
+        if asset != "TRX":
+            message = f"{owner} holds {held} of {symbol} (base units); this needs {needs[asset]}"
+        else:
+            what = "TRX for fees" if symbol is not None else "TRX (amounts plus fees)"
+            message = f"{owner} holds {held} sun of {what}; this needs about {needs[asset]} sun"
+        raise Refusal("INSUFFICIENT_BALANCE", message)
+    return needs

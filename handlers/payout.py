@@ -9,9 +9,10 @@ are signed and broadcast concurrently, bounded; the payout ends with one
 `payout.completed` listing each line's fate once every line is terminal. Once any
 line is journaled the payout has effects and is never failed by exhaustion.
 
-This step pays from the named `source_wallet`; the hot-wallet pool (with
-reservations as insert chains) comes next, so a payout without one is rejected
-SOURCE_WALLET_REQUIRED for now.
+The paying wallet is the named `source_wallet` or the first hot wallet that can pay
+every line; either way its funds are reserved first (worker/pool.py, insert chains),
+so two payouts never both count the same balance, and given back when every line is
+terminal.
 """
 
 from __future__ import annotations
@@ -88,20 +89,21 @@ async def handle(command: CommandContext[PayoutCreatePayload], deps: Deps) -> Ou
             return Failed("EXPIRED", "the payout expired before anything was signed", True)
         journaled = [await deps.journal.latest_attempt(command.ref, i.index) for i in items]
     kind, token = (TRX, None) if payload.asset == "TRX" else (TOKEN, payload.asset)
-    source = payload.source_wallet
     missing = [item for item, attempt in zip(items, journaled, strict=True) if attempt is None]
     if not any(journaled):
         await deps.emit("accepted", {})
-        checked = await _precheck(command, deps, kind, token, items)
-        if isinstance(checked, Rejected):
-            return checked
-        plans = checked
-    else:  # a redo after a crash mid-batch: the batch was checked before its first line
-        assert source is not None
+        chosen = await _choose_source(command, deps, kind, token, items)
+        if isinstance(chosen, Rejected):
+            return chosen
+        source, plans = chosen
+    else:  # a redo after a crash mid-batch: the source was decided before the first line
+        assert deps.pool is not None
+        decided = await deps.pool.choose(command.ref, [], _cannot)
+        assert decided is not None, "decided before the first line was journaled"
+        source = decided
         plans = await _plans(deps, kind, source, payload, missing, token)
-    assert source is not None
     wallet = await deps.wallets.by_address(source)
-    assert wallet is not None, "checked before the first line was journaled"
+    assert wallet is not None, "a managed wallet was chosen"
     await _bounded(
         [
             _call(journal_first, command, deps, kind, wallet, item, plan)
@@ -112,35 +114,64 @@ async def handle(command: CommandContext[PayoutCreatePayload], deps: Deps) -> Ou
     return await _outcome(command, deps, items, results, token)
 
 
+async def _cannot(wallet: str) -> dict[str, int] | None:
+    return None
+
+
 def _call(function: Callable[..., Awaitable[T]], *args: Any) -> Callable[[], Awaitable[T]]:
     return lambda: function(*args)
 
 
-async def _precheck(
+async def _choose_source(
     command: CommandContext[PayoutCreatePayload],
     deps: Deps,
     kind: Kind,
     token: str | None,
     items: list[Item],
-) -> Rejected | list[dict[str, Any]]:
-    """Every check before the first signature: the plans of all lines, or the refusal."""
+) -> Rejected | tuple[str, list[dict[str, Any]]]:
+    """Every check before the first signature, and the wallet that pays, its funds
+    reserved: the named source_wallet, or the first hot wallet that can pay every line.
+    Two lines with the same reference (so the same `to` and reference too) never get
+    here: the payload is refused INVALID_COMMAND naming both lines."""
+    assert deps.pool is not None
     payload = command.payload
-    if payload.source_wallet is None:
-        return Rejected(
-            "SOURCE_WALLET_REQUIRED",
-            "name source_wallet: paying from the hot-wallet pool is not available yet",
+    candidates = None
+    if payload.source_wallet is not None:
+        if await deps.wallets.by_address(payload.source_wallet) is None:
+            message = f"{payload.source_wallet} is not a wallet this worker manages"
+            return Rejected("UNKNOWN_WALLET", message)
+        candidates = [payload.source_wallet]
+    plans_of: dict[str, list[dict[str, Any]]] = {}
+    refusals: list[Refusal] = []
+
+    async def needs_for(wallet: str) -> dict[str, int] | None:
+        try:
+            plans = await _plans(deps, kind, wallet, payload, items, token)
+            needs = await check_funds(deps, wallet, plans)
+        except Refusal as refusal:
+            refusals.append(refusal)
+            return None
+        plans_of[wallet] = plans
+        return needs
+
+    source = await deps.pool.choose(command.ref, candidates, needs_for)
+    if source is not None:
+        return source, plans_of[source]
+    other = next((r for r in refusals if r.code != "INSUFFICIENT_BALANCE"), None)
+    if other is not None:
+        return Rejected(other.code, other.message)
+    if candidates is not None:
+        message = (
+            refusals[0].message
+            if refusals
+            else (f"{payload.source_wallet}'s funds are reserved by payouts still in flight")
         )
-    # Two lines with the same reference (so the same `to` and reference too) never get
-    # here: the payload is refused INVALID_COMMAND naming both lines.
-    if await deps.wallets.by_address(payload.source_wallet) is None:
-        message = f"{payload.source_wallet} is not a wallet this worker manages"
-        return Rejected("UNKNOWN_WALLET", message)
-    try:
-        plans = await _plans(deps, kind, payload.source_wallet, payload, items, token)
-        await check_funds(deps, payload.source_wallet, plans)
-    except Refusal as refusal:
-        return Rejected(refusal.code, refusal.message)
-    return plans
+        return Rejected("INSUFFICIENT_BALANCE", message)
+    return Rejected(
+        "INSUFFICIENT_FUNDS",
+        "no hot wallet holds enough for every line of this payout (funds reserved by "
+        "payouts in flight count as spent)",
+    )
 
 
 async def _plans(
@@ -205,14 +236,21 @@ async def _outcome(
     if attention:
         lines = "; ".join(f"line {item.index}: {r.message}" for item, r in attention)
         return NeedsAttention(attention[0][1].code or "UNPROVEN_EFFECT", lines)
-    await deps.emit("completed", _summary(command, results, token))
+    assert deps.pool is not None
+    await deps.pool.release(command.ref)
+    await deps.emit("completed", await _summary(command, deps, results, token))
     return Completed()
 
 
-def _summary(
-    command: CommandContext[PayoutCreatePayload], results: list[ItemResult], token: str | None
+async def _summary(
+    command: CommandContext[PayoutCreatePayload],
+    deps: Deps,
+    results: list[ItemResult],
+    token: str | None,
 ) -> dict[str, Any]:
     payload = command.payload
+    assert deps.pool is not None
+    source = await deps.pool.choose(command.ref, [], _cannot)
     lines = []
     for index, (line, result) in enumerate(zip(payload.recipients, results, strict=True)):
         entry: dict[str, Any] = {
@@ -232,7 +270,7 @@ def _summary(
     confirmed = [entry for entry in lines if entry["state"] == "confirmed"]
     return {
         "asset": token or "TRX",
-        "source_wallet": payload.source_wallet,
+        "source_wallet": source,
         "confirmed": len(confirmed),
         "failed": len(lines) - len(confirmed),
         "total_amount_confirmed": sum(entry["amount"] for entry in confirmed),

@@ -28,6 +28,7 @@ __all__ = [
     "NewWallet",
     "Outcome",
     "Pending",
+    "Pool",
     "Rejected",
     "SignedTx",
     "Signer",
@@ -175,6 +176,26 @@ class Journal(Protocol):
     async def fate(self, attempt: str) -> dict[str, Any] | None: ...
 
 
+class Pool(Protocol):
+    """Which wallet pays a batch, with its funds reserved so two batches (two workers)
+    never both count the same balance (worker/pool.py: insert chains)."""
+
+    async def choose(
+        self,
+        ref: str,
+        candidates: list[str] | None,
+        needs_for: Callable[[str], Awaitable[dict[str, int] | None]],
+    ) -> str | None:
+        """The wallet that pays command `ref` (decided once; a redo gets the same), its
+        needs reserved; None when no candidate can. candidates None: the hot-wallet pool;
+        needs_for(wallet) is what the batch takes from that wallet (None: it cannot)."""
+        ...
+
+    async def release(self, ref: str) -> None:
+        """Give back what `ref` reserved, once its every line is terminal (idempotent)."""
+        ...
+
+
 @dataclass(frozen=True)
 class TokenRef:
     """An allow-listed TRC20 token."""
@@ -219,6 +240,7 @@ class Deps:
     chain: ChainRules | None = None
     sleep: Callable[[float], Awaitable[None]] | None = None
     count_rebuild: Callable[[], None] = lambda: None
+    pool: Pool | None = None
 
 
 Handler = Callable[[CommandContext[Any], Deps], Awaitable[Outcome]]

@@ -131,7 +131,7 @@ UNKNOWN_WALLET: Final = "UNKNOWN_WALLET"  # `wallet` is not one this worker mana
 INSUFFICIENT_BALANCE: Final = "INSUFFICIENT_BALANCE"  # plainly cannot succeed
 UNKNOWN_TOKEN: Final = "UNKNOWN_TOKEN"  # not on the settings' allow-list
 FEE_LIMIT_TOO_LOW: Final = "FEE_LIMIT_TOO_LOW"  # the estimate's fee limit is over the cap
-SOURCE_WALLET_REQUIRED: Final = "SOURCE_WALLET_REQUIRED"  # until the hot-wallet pool lands
+INSUFFICIENT_FUNDS: Final = "INSUFFICIENT_FUNDS"  # no hot wallet can pay the whole batch
 REJECTION_CODES: Final = (
     INVALID_COMMAND,
     UNAUTHENTICATED,
@@ -144,7 +144,7 @@ REJECTION_CODES: Final = (
     INSUFFICIENT_BALANCE,
     UNKNOWN_TOKEN,
     FEE_LIMIT_TOO_LOW,
-    SOURCE_WALLET_REQUIRED,
+    INSUFFICIENT_FUNDS,
 )
 RejectionCode = Literal[
     "INVALID_COMMAND",
@@ -158,7 +158,7 @@ RejectionCode = Literal[
     "INSUFFICIENT_BALANCE",
     "UNKNOWN_TOKEN",
     "FEE_LIMIT_TOO_LOW",
-    "SOURCE_WALLET_REQUIRED",
+    "INSUFFICIENT_FUNDS",
 ]
 
 # Failed: the worker's own codes. Node and receipt codes (`REVERT`,

@@ -37,6 +37,7 @@ from handlers.ports import (
     NeedsAttention,
     Outcome,
     Pending,
+    Pool,
     Rejected,
     Signer,
 )
@@ -73,6 +74,7 @@ class ChainServices:
     signer: Signer
     rules: ChainRules
     sleep: Callable[[float], Awaitable[None]]
+    pool: Pool | None = None
 
 
 class Executor:
@@ -210,6 +212,7 @@ class Executor:
             chain=chain.rules if chain else None,
             sleep=chain.sleep if chain else None,
             count_rebuild=self._metrics.rebuilds_total.inc,
+            pool=chain.pool if chain else None,
         )
         ref = command["ref"]
         if context.expires_at <= self._clock() and not await self._gates.is_open(ref):

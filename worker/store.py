@@ -63,6 +63,9 @@ COLLECTIONS = (
     "fates",
     "seen",
     "chain",
+    "reservations",
+    "reservation_ops",
+    "payout_sources",
 )
 
 

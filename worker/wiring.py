@@ -24,8 +24,10 @@ from worker.leases import Leases
 from worker.metrics import Metrics
 from worker.outbox import Outbox
 from worker.pipeline import Pipeline
+from worker.pool import HotWalletPool
 from worker.ports import BrokerPort, EventSink, TronNode
 from worker.records import Commands, Gates, ManagedAddresses, StoreWallets
+from worker.reservations import Reservations
 from worker.retries import Retrier
 from worker.settings import Settings
 from worker.signer import KeystoreSigner
@@ -97,6 +99,13 @@ def build_pipeline(
             ),
         ),
         sleep=sleep,
+        pool=HotWalletPool(
+            store,
+            node,
+            Reservations(store, clock),
+            refresh_s=settings.chain.managed_refresh_s,
+            clock=clock,
+        ),
     )
     executor = Executor(
         chain=chain,

@@ -109,10 +109,37 @@ async def test_the_batch_is_checked_before_the_first_signature() -> None:
     world, wallet = await _ready()
     half = START_BALANCE_SUN // 2
     await _pay(world, wallet, _lines(3, amount=half), key="too-much")
-    await _pay(world, None, _lines(2), key="no-source")
+    await _pay(world, None, _lines(3, amount=half), key="no-hot-wallet-can")
     codes = [r["event"]["payload"]["code"] for r in world.events.of("payout.rejected")]
-    assert codes == ["INSUFFICIENT_BALANCE", "SOURCE_WALLET_REQUIRED"]
+    assert codes == ["INSUFFICIENT_BALANCE", "INSUFFICIENT_FUNDS"]
     assert world.store.collections["tx_attempts"] == {} and world.node.pending == {}
+
+
+async def test_without_a_source_the_pool_pays_and_gives_its_reservation_back() -> None:
+    from worker.reservations import Reservations, chain_of
+
+    world, wallet = await _ready()
+    await _pay(world, None, _lines(2))
+    chain = chain_of(wallet, "TRX")
+    reservations = Reservations(world.store, lambda: world.now)
+    assert await reservations.reserved(chain) == 1000 + 1001, "reserved while in flight"
+    await _chain(world)
+    [completed] = world.events.of("payout.completed")
+    assert completed["event"]["payload"]["source_wallet"] == wallet
+    assert await reservations.reserved(chain) == 0, "given back once every line ended"
+
+
+async def test_two_payouts_racing_for_one_wallet_never_both_count_its_balance() -> None:
+    import asyncio
+
+    world, _ = await _ready()
+    most = START_BALANCE_SUN * 3 // 4  # either payout fits alone, not both
+    first = _pay(world, None, [{"to": _recipient(0), "amount": most, "reference": "a"}], key="a")
+    second = _pay(world, None, [{"to": _recipient(1), "amount": most, "reference": "b"}], key="b")
+    await asyncio.gather(first, second)
+    assert len(world.events.of("payout.item.broadcast")) == 1, "exactly one got the funds"
+    [rejected] = world.events.of("payout.rejected")
+    assert rejected["event"]["payload"]["code"] == "INSUFFICIENT_FUNDS"
 
 
 async def test_a_failed_line_is_reported_and_the_rest_complete() -> None:

@@ -92,7 +92,7 @@ def test_event_types_cover_every_family_and_state() -> None:
         "INSUFFICIENT_BALANCE",
         "UNKNOWN_TOKEN",
         "FEE_LIMIT_TOO_LOW",
-        "SOURCE_WALLET_REQUIRED",
+        "INSUFFICIENT_FUNDS",
     )
     assert "RETRIES_EXHAUSTED" in FAILURE_CODES
 
