@@ -348,3 +348,73 @@ async def test_a_hundred_line_trx_payout_killed_mid_signing_pays_each_line_once(
     for i, to in enumerate(people):
         assert await balance_sun(devnet, to) == 10_000 + i, f"line {i} paid exactly once"
     assert await survivor.stop() == 0
+
+
+async def test_two_workers_pay_many_pool_payouts_each_line_once_and_nothing_overdrawn(
+    make_worker,
+    amqp,
+    namespace,
+    devnet,
+    database,  # noqa: F811
+):
+    """Two workers, 3 hot wallets, 60 payouts of 3 lines from the pool published at once,
+    more than the pool holds: every line of every paid payout lands once, the rest are
+    rejected before signing, no wallet is overdrawn, balances reconcile to the sun."""
+    first = await _start(make_worker, devnet)
+    channel, events = await _events(amqp, namespace)
+    commands = await channel.get_exchange(f"{namespace}.commands")
+    await commands.publish(
+        aio_pika.Message(wallet_command(count=3, purpose="hot")), "command.wallet.create"
+    )
+    [created] = [m for m in await _until(events, {"wallet.created"}, 30)]
+    hot = json.loads(created.body)["payload"]["addresses"]
+    funded = [40_000_000, 30_000_000, 20_000_000]
+    for wallet, amount in zip(hot, funded, strict=True):
+        await _post(devnet, "/devnet/fund", {"address": wallet, "amount_sun": amount})
+    second = await _start(make_worker, devnet)
+    people = [PrivateKey.random().public_key.to_base58check_address() for _ in range(6)]
+    for who in people:  # existing accounts: no activation fee, so sums are plain
+        await _post(devnet, "/devnet/fund", {"address": who, "amount_sun": 1})
+    payouts = 60
+    for index in range(payouts):
+        lines = [
+            {
+                "to": people[(index + line) % 6],
+                "amount": 600_000 + line,
+                "reference": f"p{index}-{line}",
+            }
+            for line in range(3)
+        ]
+        body = json.dumps(
+            {
+                "command_id": str(uuid.uuid4()),
+                "idempotency_key": f"pool-{index}",
+                "type": "payout.create",
+                "schema_version": 1,
+                "issued_at": datetime.now(UTC).isoformat(),
+                "payload": {"asset": "TRX", "recipients": lines},
+            }
+        ).encode()
+        await commands.publish(aio_pika.Message(body), "command.payout.create")
+    ended: dict[str, dict] = {}
+    while len(ended) < payouts:
+        message = await next_message(events, 120)
+        await message.ack()
+        if message.routing_key in {"payout.completed", "payout.rejected"}:
+            event = json.loads(message.body)
+            ended[event["idempotency_key"]] = event
+    paid = [e for e in ended.values() if e["type"] == "payout.completed"]
+    refused = [e for e in ended.values() if e["type"] == "payout.rejected"]
+    assert paid and refused, "the pool ran out part-way, as intended"
+    assert {e["payload"]["code"] for e in refused} == {"INSUFFICIENT_FUNDS"}
+    assert {e["payload"]["source_wallet"] for e in paid} == set(hot), "all three wallets paid"
+    assert all(e["payload"]["confirmed"] == 3 for e in paid)
+    attempts = [doc async for doc in database.tx_attempts.find({"void": {"$ne": True}})]
+    assert len({(doc["ref"], doc["item"]) for doc in attempts}) == len(paid) * 3
+    received = sum([await balance_sun(devnet, who) - 1 for who in people])
+    assert received == len(paid) * (1_800_000 + 3), "every paid line once, none twice"
+    left = [await balance_sun(devnet, wallet) for wallet in hot]
+    assert all(balance >= 0 for balance in left), "no wallet overdrawn"
+    fees = sum([doc["fee_sun"] async for doc in database.fates.find({"fate": "confirmed"})])
+    assert sum(funded) - sum(left) == received + fees, "balances reconcile to the sun"
+    assert await first.stop() == 0 and await second.stop() == 0
