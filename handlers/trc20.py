@@ -22,6 +22,7 @@ from handlers.ports import BlockRef, CommandContext, CommandType, Deps, Outcome,
 from handlers.transfer import has_effects, run_transfer
 from schemas.payloads import TransferTrc20Payload
 from worker import abi
+from worker.errors import PermanentError
 
 __all__ = ["TOKEN", "TRANSFER_TRC20", "handle"]
 
@@ -34,8 +35,22 @@ async def _plan(
     if found is None:
         known = ", ".join(t.symbol for t in deps.chain.tokens) or "none"
         raise Refusal("UNKNOWN_TOKEN", f"token {token} is not allowed (allowed: {known})")
+    # The token balance comes first: an estimate of a transfer the wallet cannot cover
+    # reverts in the node's dry run, which would hide the reason a publisher can act on.
+    held = abi.decode_uint(
+        await deps.node.constant_call(owner, found.address, abi.balance_of(owner))
+    )
+    if held < amount:
+        raise Refusal(
+            "INSUFFICIENT_BALANCE",
+            f"{owner} holds {held} of {found.symbol} (base units); this needs {amount}",
+        )
     data_hex = abi.transfer_call(to, amount)
-    energy = await deps.node.estimate_energy(owner, found.address, data_hex)
+    try:
+        energy = await deps.node.estimate_energy(owner, found.address, data_hex)
+    except PermanentError as exc:  # the node's dry run reverts: it would fail on chain
+        message = f"the token refuses this transfer in a dry run: {exc}"
+        raise Refusal("WOULD_REVERT", message) from exc
     parameters = await deps.node.chain_parameters()
     energy_fee_sun = parameters.get("getEnergyFee", 100)
     fee_limit_sun = math.ceil(energy * deps.chain.fee_margin) * energy_fee_sun

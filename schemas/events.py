@@ -132,6 +132,7 @@ INSUFFICIENT_BALANCE: Final = "INSUFFICIENT_BALANCE"  # plainly cannot succeed
 UNKNOWN_TOKEN: Final = "UNKNOWN_TOKEN"  # not on the settings' allow-list
 FEE_LIMIT_TOO_LOW: Final = "FEE_LIMIT_TOO_LOW"  # the estimate's fee limit is over the cap
 INSUFFICIENT_FUNDS: Final = "INSUFFICIENT_FUNDS"  # no hot wallet can pay the whole batch
+WOULD_REVERT: Final = "WOULD_REVERT"  # the contract refuses the call in the node's dry run
 REJECTION_CODES: Final = (
     INVALID_COMMAND,
     UNAUTHENTICATED,
@@ -145,6 +146,7 @@ REJECTION_CODES: Final = (
     UNKNOWN_TOKEN,
     FEE_LIMIT_TOO_LOW,
     INSUFFICIENT_FUNDS,
+    WOULD_REVERT,
 )
 RejectionCode = Literal[
     "INVALID_COMMAND",
@@ -159,6 +161,7 @@ RejectionCode = Literal[
     "UNKNOWN_TOKEN",
     "FEE_LIMIT_TOO_LOW",
     "INSUFFICIENT_FUNDS",
+    "WOULD_REVERT",
 ]
 
 # Failed: the worker's own codes. Node and receipt codes (`REVERT`,

@@ -418,3 +418,40 @@ async def test_two_workers_pay_many_pool_payouts_each_line_once_and_nothing_over
     fees = sum([doc["fee_sun"] async for doc in database.fates.find({"fate": "confirmed"})])
     assert sum(funded) - sum(left) == received + fees, "balances reconcile to the sun"
     assert await first.stop() == 0 and await second.stop() == 0
+
+
+async def test_refusals_on_devnet_have_their_own_codes_and_sign_nothing(
+    make_worker,
+    amqp,
+    namespace,
+    devnet,
+    database,  # noqa: F811
+):
+    """A fee cap below the estimate, an unknown token, too little USDT: each rejected with
+    its own code and the figures, before anything is signed."""
+    worker = await _start(make_worker, devnet, TRON_WORKER_CHAIN__MAX_FEE_LIMIT_SUN="1000000")
+    commands, events, wallet = await _hot_wallet(amqp, namespace, devnet)
+    await _post(devnet, "/devnet/fund", {"address": wallet, "token": "USDT", "amount": 5_000_000})
+    someone = PrivateKey.random().public_key.to_base58check_address()
+    not_a_token = PrivateKey.random().public_key.to_base58check_address()
+    for body in (
+        usdt_command(wallet, someone, 1_000_000),  # ~15k energy x 1.2 x 100 sun > 1 TRX cap
+        usdt_command(wallet, someone, 1_000_000, token=not_a_token),
+        usdt_command(wallet, someone, 6_000_000),  # holds 5 USDT
+    ):
+        await commands.publish(aio_pika.Message(body), "command.transfer.trc20")
+    rejected = []
+    while len(rejected) < 3:
+        message = await next_message(events, 30)
+        await message.ack()
+        if message.routing_key == "transfer.rejected":
+            rejected.append(json.loads(message.body)["payload"])
+    assert sorted(r["code"] for r in rejected) == [
+        "FEE_LIMIT_TOO_LOW",
+        "INSUFFICIENT_BALANCE",
+        "UNKNOWN_TOKEN",
+    ]
+    cap = next(r for r in rejected if r["code"] == "FEE_LIMIT_TOO_LOW")
+    assert "energy" in cap["message"] and "1000000 sun" in cap["message"]
+    assert await database.tx_attempts.count_documents({}) == 0, "nothing signed"
+    assert await worker.stop() == 0

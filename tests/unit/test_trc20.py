@@ -103,3 +103,17 @@ async def test_a_revert_is_failed_with_the_trx_it_burned() -> None:
     payload = failed["event"]["payload"]
     assert (payload["code"], payload["retry_safe"], payload["fee_sun"]) == ("REVERT", False, 1000)
     assert "burned 1000 sun" in payload["message"]
+
+
+async def test_a_transfer_the_contract_refuses_in_a_dry_run_is_rejected_not_failed() -> None:
+    from worker.errors import PermanentError
+
+    world, wallet = await _ready()
+
+    async def reverts(owner: str, contract: str, data_hex: str) -> int:
+        raise PermanentError("REVERT opcode executed: blacklisted", code="NODE_REJECTED")
+
+    world.node.estimate_energy = reverts  # type: ignore[method-assign]
+    await _send(world, wallet)
+    assert _codes(world, "rejected") == ["WOULD_REVERT"]
+    assert world.events.of("transfer.failed") == [] and world.node.pending == {}

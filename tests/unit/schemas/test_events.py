@@ -93,6 +93,7 @@ def test_event_types_cover_every_family_and_state() -> None:
         "UNKNOWN_TOKEN",
         "FEE_LIMIT_TOO_LOW",
         "INSUFFICIENT_FUNDS",
+        "WOULD_REVERT",
     )
     assert "RETRIES_EXHAUSTED" in FAILURE_CODES
 
