@@ -1,12 +1,13 @@
-"""TRX transfers end to end: publish -> `broadcast` event, and -> `confirmed` event.
+"""Money end to end: TRX transfers (publish -> `broadcast`, -> `confirmed`) and USDT
+payout lines (-> `item.broadcast`, -> `item.confirmed`).
 
 Runs against the stack's RabbitMQ and FerretDB and a private devnet subprocess
-(fast blocks), with 1 and then 2 worker processes, and compares with a
+(fast blocks), with 1 and then 2 worker processes, and compares transfers with a
 sequential tronpy loop (build -> sign -> broadcast -> wait for the receipt)
 against the same devnet. Machines here are shared and noisy: read the ratios
 measured in one run, not the absolute rates.
 
-    .venv/bin/python bench/transfer_loop.py --transfers 200
+    .venv/bin/python bench/transfer_loop.py --transfers 200 --payouts 20
 """
 
 from __future__ import annotations
@@ -61,7 +62,9 @@ async def _wait_devnet(url: str) -> None:
     raise RuntimeError("devnet did not start")
 
 
-async def measure_workers(devnet_url: str, workers: int, transfers: int) -> dict[str, float]:
+async def measure_workers(
+    devnet_url: str, workers: int, transfers: int, payouts: int = 0
+) -> dict[str, float]:
     settings = load_settings()
     namespace = f"bench-{uuid.uuid4().hex[:8]}"
     env = {
@@ -89,6 +92,8 @@ async def measure_workers(devnet_url: str, workers: int, transfers: int) -> dict
         try:
             for process in processes:
                 await process.wait_status("/health/ready", 200)
+            if payouts:
+                return await _drive_payouts(connection, namespace, devnet_url, payouts)
             return await _drive(connection, namespace, devnet_url, transfers)
         finally:
             for process in processes:
@@ -153,6 +158,56 @@ async def _drive(connection, namespace: str, devnet_url: str, transfers: int) ->
     return {"broadcast_per_s": transfers / broadcast_s, "confirmed_per_s": transfers / confirmed_s}
 
 
+LINES = 10  # per USDT payout
+
+
+async def _drive_payouts(connection, namespace: str, devnet_url: str, payouts: int) -> dict:
+    channel = await connection.channel()
+    events = await channel.declare_queue(exclusive=True)
+    await events.bind(f"{namespace}.events", routing_key="#")
+    exchange = await channel.get_exchange(f"{namespace}.commands")
+    counts: dict[str, set[str]] = {}
+    created = asyncio.get_running_loop().create_future()
+    broadcast_done, confirmed_done = asyncio.Event(), asyncio.Event()
+    items = payouts * LINES
+
+    async def on_event(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        async with message.process():
+            event = json.loads(message.body)
+            counts.setdefault(event["type"], set()).add(event["event_id"])
+            if event["type"] == "wallet.created" and not created.done():
+                created.set_result(event["payload"]["addresses"][0])
+            if len(counts.get("payout.item.broadcast", ())) >= items:
+                broadcast_done.set()
+            if len(counts.get("payout.item.confirmed", ())) >= items:
+                confirmed_done.set()
+
+    await events.consume(on_event)
+    await exchange.publish(
+        aio_pika.Message(_command("wallet.create", {"count": 1, "purpose": "hot"})),
+        routing_key="command.wallet.create",
+    )
+    wallet = await asyncio.wait_for(created, 60)
+    await _post(devnet_url + "/devnet/fund", {"address": wallet, "amount_sun": FUND_SUN})
+    await _post(devnet_url + "/devnet/fund", {"address": wallet, "token": "USDT", "amount": 10**12})
+    await asyncio.sleep(BLOCK_INTERVAL_S * 5)
+    recipient = "TJRabPrwbZy45sbavfcjinPJC18kjpRTv8"
+    started_s = time.perf_counter()
+    for index in range(payouts):
+        lines = [{"to": recipient, "amount": 1000 + line, "reference": f"{index}-{line}"}
+                 for line in range(LINES)]  # fmt: skip
+        payload = {"asset": "USDT", "source_wallet": wallet, "recipients": lines}
+        await exchange.publish(
+            aio_pika.Message(_command("payout.create", payload)),
+            routing_key="command.payout.create",
+        )
+    await asyncio.wait_for(broadcast_done.wait(), timeout=600)
+    broadcast_s = time.perf_counter() - started_s
+    await asyncio.wait_for(confirmed_done.wait(), timeout=600)
+    confirmed_s = time.perf_counter() - started_s
+    return {"broadcast_per_s": items / broadcast_s, "confirmed_per_s": items / confirmed_s}
+
+
 async def measure_tronpy(devnet_url: str, transfers: int) -> float:
     """The sequential baseline: tronpy builds, signs, broadcasts and waits, one at a time."""
     from tronpy import AsyncTron
@@ -176,6 +231,7 @@ async def measure_tronpy(devnet_url: str, transfers: int) -> float:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--transfers", type=int, default=200)
+    parser.add_argument("--payouts", type=int, default=20, help=f"USDT payouts of {LINES} lines")
     args = parser.parse_args()
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
@@ -191,6 +247,13 @@ async def main() -> None:
                     f"{workers} worker(s): {result['broadcast_per_s']:6.1f} broadcast/s, "
                     f"{result['confirmed_per_s']:6.1f} confirmed/s "
                     f"({result['confirmed_per_s'] / baseline:.1f}x the tronpy loop)"
+                )
+            for workers in (1, 2):
+                result = await measure_workers(url, workers, 0, payouts=args.payouts)
+                print(
+                    f"{workers} worker(s), USDT payouts of {LINES} lines: "
+                    f"{result['broadcast_per_s']:6.1f} lines broadcast/s, "
+                    f"{result['confirmed_per_s']:6.1f} lines confirmed/s"
                 )
         finally:
             devnet.terminate()
