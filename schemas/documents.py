@@ -186,6 +186,7 @@ class CommandDoc(_Document):
     created_at: StoredDatetime
     updated_at: StoredDatetime
     events: list[str] = Field(default_factory=list)
+    progress_epoch: Annotated[int, strict_int(1)] | None = None  # the last epoch that moved it
     message_id: str | None = None
     correlation_id: str | None = None
     nonce: Nonce | None = None

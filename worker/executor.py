@@ -237,8 +237,15 @@ class Executor:
         """Store the outcome's event (after its fence), then write the command once."""
         emit = partial(self._emit, command, lease, emitted)
         if isinstance(outcome, Pending):
+            # progress_epoch: this epoch made progress, so the sweeper's budget of
+            # takeovers counts from here (a chain-driven command is woken once per fate).
             await self._commands.write(
-                command, {"state": outcome.state, "events": command["events"]}
+                command,
+                {
+                    "state": outcome.state,
+                    "events": command["events"],
+                    "progress_epoch": lease.epoch,
+                },
             )
             # Unmark, then look for news: a wake-up that raced this write is never lost.
             await self._commands.unmark(command["_id"])

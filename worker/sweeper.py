@@ -85,8 +85,11 @@ class Sweeper:
             return 0
         latest = await self._leases.latest(command["ref"])
         epoch = latest["epoch"] if latest is not None else 1
-        if epoch >= self._max_epochs:
-            reason = f"taken over {epoch} times without finishing"
+        # Takeovers since the command last made progress (a Pending write), not since its
+        # claim: the chain follower's wake-ups are progress, not failed tries.
+        stuck = epoch - int(command.get("progress_epoch", 0))
+        if stuck >= self._max_epochs:
+            reason = f"taken over {stuck} times without progress"
             result = await self._executor.give_up(
                 command["_id"], "RETRIES_EXHAUSTED", reason, attention=True
             )

@@ -301,3 +301,25 @@ async def test_a_memo_is_part_of_the_balance_the_pre_check_requires() -> None:
     [rejected] = world.events.of("transfer.rejected")
     assert rejected["event"]["payload"]["code"] == "INSUFFICIENT_BALANCE"
     assert "2000000 sun" in rejected["event"]["payload"]["message"], "amount + 1 TRX memo fee"
+
+
+async def test_wake_ups_that_make_progress_do_not_use_up_the_sweepers_budget() -> None:
+    # Every wake-up is a takeover (a new lease epoch). Counted from the claim, a transfer
+    # woken more than max_epochs times went to needs_attention although it was fine.
+    from tests.unit.test_sweeper import _sweeper
+
+    world, wallet = await _ready()
+    await _send(world, _transfer(wallet))
+    key = next(
+        k for k, d in world.store.collections["commands"].items() if d["type"] == "transfer.trx"
+    )
+    command_doc = world.store.collections["commands"][key]
+    sweeper = _sweeper(world, max_epochs=4)
+    for _ in range(8):  # woken with no news yet: it re-sends and waits again
+        await world.store.insert(
+            "active", {"_id": key, "ref": command_doc["ref"], "marked_at": world.now}
+        )
+        await sweeper.sweep_once()
+    await _chain(world)
+    assert world.events.of("transfer.needs_attention") == []
+    assert len(world.events.of("transfer.confirmed")) == 1
