@@ -60,8 +60,10 @@ __all__ = [
     "UNKNOWN_WALLET",
     "VERIFICATION_FAILED",
     "AcceptedPayload",
+    "ApprovalRequiredPayload",
     "BroadcastPayload",
     "ConfirmedPayload",
+    "ControlPayload",
     "Event",
     "EventFieldError",
     "EventFields",
@@ -94,6 +96,9 @@ EventState = Literal[
     "item.confirmed",
     "item.failed",
     "completed",
+    "approval_required",
+    "paused",
+    "resumed",
 ]
 
 _CHAIN_STATES = ("accepted", "broadcast", "confirmed", "failed", "rejected", "needs_attention")
@@ -107,11 +112,14 @@ FAMILY_STATES: Final[dict[str, tuple[str, ...]]] = {
         "item.confirmed",
         "item.failed",
         "completed",
+        "approval_required",
         "failed",
         "rejected",
         "needs_attention",
     ),
     "stake": _CHAIN_STATES,
+    # Kill switches (worker/switches.py): not about one command.
+    "control": ("paused", "resumed"),
     "command": ("rejected",),
 }
 EVENT_TYPES: Final[tuple[str, ...]] = tuple(
@@ -133,6 +141,26 @@ UNKNOWN_TOKEN: Final = "UNKNOWN_TOKEN"  # not on the settings' allow-list
 FEE_LIMIT_TOO_LOW: Final = "FEE_LIMIT_TOO_LOW"  # the estimate's fee limit is over the cap
 INSUFFICIENT_FUNDS: Final = "INSUFFICIENT_FUNDS"  # no hot wallet can pay the whole batch
 WOULD_REVERT: Final = "WOULD_REVERT"  # the contract refuses the call in the node's dry run
+PAUSED: Final = "PAUSED"  # a kill switch is on for the asset, the wallet, or everything
+AMOUNT_BELOW_MINIMUM: Final = "AMOUNT_BELOW_MINIMUM"  # an item below the asset's minimum
+AMOUNT_ABOVE_LIMIT: Final = "AMOUNT_ABOVE_LIMIT"  # an item above the asset's per-item maximum
+DAILY_LIMIT_EXCEEDED: Final = (
+    "DAILY_LIMIT_EXCEEDED"  # a daily cap (asset, destination or key id) would be exceeded
+)
+DESTINATION_DENIED: Final = (
+    "DESTINATION_DENIED"  # on the deny-list, or not on the allow-list in allow-list mode
+)
+DESTINATION_IS_CONTRACT: Final = "DESTINATION_IS_CONTRACT"  # the destination is a contract account
+DESTINATION_BLACKLISTED: Final = (
+    "DESTINATION_BLACKLISTED"  # the token's contract has blacklisted the destination or source
+)
+CANCELLED: Final = "CANCELLED"  # a waiting payout was cancelled
+APPROVAL_EXPIRED: Final = (
+    "APPROVAL_EXPIRED"  # a waiting payout was neither approved nor cancelled in time
+)
+DECISION_TAKEN: Final = "DECISION_TAKEN"  # the payout's approval was already decided
+UNKNOWN_COMMAND: Final = "UNKNOWN_COMMAND"  # an approve/cancel names no payout awaiting approval
+NOT_APPROVER: Final = "NOT_APPROVER"  # the key id may not approve this payout
 REJECTION_CODES: Final = (
     INVALID_COMMAND,
     UNAUTHENTICATED,
@@ -147,6 +175,18 @@ REJECTION_CODES: Final = (
     FEE_LIMIT_TOO_LOW,
     INSUFFICIENT_FUNDS,
     WOULD_REVERT,
+    PAUSED,
+    AMOUNT_BELOW_MINIMUM,
+    AMOUNT_ABOVE_LIMIT,
+    DAILY_LIMIT_EXCEEDED,
+    DESTINATION_DENIED,
+    DESTINATION_IS_CONTRACT,
+    DESTINATION_BLACKLISTED,
+    CANCELLED,
+    APPROVAL_EXPIRED,
+    DECISION_TAKEN,
+    UNKNOWN_COMMAND,
+    NOT_APPROVER,
 )
 RejectionCode = Literal[
     "INVALID_COMMAND",
@@ -162,6 +202,18 @@ RejectionCode = Literal[
     "FEE_LIMIT_TOO_LOW",
     "INSUFFICIENT_FUNDS",
     "WOULD_REVERT",
+    "PAUSED",
+    "AMOUNT_BELOW_MINIMUM",
+    "AMOUNT_ABOVE_LIMIT",
+    "DAILY_LIMIT_EXCEEDED",
+    "DESTINATION_DENIED",
+    "DESTINATION_IS_CONTRACT",
+    "DESTINATION_BLACKLISTED",
+    "CANCELLED",
+    "APPROVAL_EXPIRED",
+    "DECISION_TAKEN",
+    "UNKNOWN_COMMAND",
+    "NOT_APPROVER",
 ]
 
 # Failed: the worker's own codes. Node and receipt codes (`REVERT`,
@@ -246,10 +298,39 @@ class FailedPayload(_Frozen):
 
 
 class NeedsAttentionPayload(_Frozen):
-    """The worker cannot decide this command's fate on its own; an operator must look."""
+    """The worker cannot decide this command's fate on its own; an operator must look.
+    `wallet.needs_attention` (an outflow nobody asked for) names the transaction."""
 
     code: Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]{0,63}$")]
     message: str
+    wallet: Address | None = None
+    txid: TxId | None = None
+    asset: str | None = None
+    amount: Amount | None = None
+    pause: str | None = None  # the pause link this put on the wallet
+
+
+class ControlPayload(_Frozen):
+    """A kill switch changed (`control.paused` / `control.resumed`)."""
+
+    scope: Annotated[str, Field(min_length=1, max_length=128)]  # global, asset:X, wallet:T…
+    link: str  # the switch link's id; a resume names the pause link it lifts
+    reason: str
+    by: str
+    lifts: str | None = None
+    note: str | None = None
+    details: dict[str, Any] | None = None
+
+
+class ApprovalRequiredPayload(_Frozen):
+    """A payout above the approval threshold waits for `payout.approve` or `payout.cancel`."""
+
+    asset: str
+    total_amount: Amount
+    items: Annotated[int, strict_int(1)]
+    recipients: list[dict[str, Any]]
+    reason: str
+    expires_at: Timestamp
 
 
 class PayoutItemSummary(_Frozen):
@@ -302,6 +383,8 @@ EventPayload = (
     | WalletCreatedPayload
     | NeedsAttentionPayload
     | PayoutCompletedPayload
+    | ControlPayload
+    | ApprovalRequiredPayload
 )
 STATE_PAYLOADS: Final[dict[str, type[BaseModel]]] = {
     "accepted": AcceptedPayload,
@@ -315,6 +398,9 @@ STATE_PAYLOADS: Final[dict[str, type[BaseModel]]] = {
     "item.confirmed": ConfirmedPayload,
     "item.failed": FailedPayload,
     "completed": PayoutCompletedPayload,
+    "approval_required": ApprovalRequiredPayload,
+    "paused": ControlPayload,
+    "resumed": ControlPayload,
 }
 
 

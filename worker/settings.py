@@ -194,6 +194,51 @@ class ChainSettings(_Section):
     max_fee_limit_sun: PositiveInt
 
 
+class AssetLimits(_Section):
+    """Per-asset policy ("TRX" in sun, a token in base units); an absent figure: no limit."""
+
+    min_item: Annotated[int, Field(ge=0)] | None = None
+    max_item: PositiveInt | None = None
+    daily: PositiveInt | None = None  # everything paid in the asset per window
+    daily_per_destination: PositiveInt | None = None
+    daily_per_key: PositiveInt | None = None  # per publisher key id
+    # A payout whose total, or whose key id's total for the window with it, is above
+    # this waits for approval.
+    approval_above: PositiveInt | None = None
+
+
+class ControlsSettings(_Section):
+    window_zone: str  # daily caps reset at midnight in this IANA zone
+    deny: list[str]  # destinations never paid (base58)
+    allow_only: bool  # pay only destinations on `allow`
+    allow: list[str]
+    check_contract_destination: bool  # refuse paying a contract account
+    check_blacklist: bool  # refuse a USDT destination or source the contract blacklisted
+    limits: dict[str, AssetLimits]  # asset ("TRX" or a token symbol) -> limits
+    roles: dict[str, list[Literal["approver"]]]  # publisher key id -> roles
+    approval_expiry_s: PositiveFloat
+    attention_after_s: PositiveFloat  # a signed attempt undecided this long: needs_attention
+    balance_check_interval_s: PositiveFloat
+
+    @field_validator("window_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("deny", "allow")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        from schemas.types import normalise_address
+
+        return [normalise_address(address) for address in value]
+
+
 class WorkerSettings(_Section):
     max_concurrency: Annotated[int, Field(ge=1, le=1024)]
     shutdown_grace_s: PositiveFloat
@@ -245,6 +290,7 @@ class Settings(BaseSettings):
     tron: TronSettings
     chain: ChainSettings
     tokens: TokensSettings
+    controls: ControlsSettings
     worker: WorkerSettings
     sidecar: SidecarSettings
     log: LogSettings

@@ -33,6 +33,7 @@ from worker.settings import Settings
 from worker.signer import KeystoreSigner
 from worker.store import CommandStore
 from worker.sweeper import Sweeper
+from worker.switches import Switches
 
 __all__ = ["Wired", "build_pipeline"]
 
@@ -46,6 +47,7 @@ class Wired:
     follower: ChainFollower
     leases: Leases
     metrics: Metrics
+    switches: Switches
 
 
 def build_pipeline(
@@ -83,6 +85,7 @@ def build_pipeline(
         store, publish, metrics, sweep_after_s=max(2.0, ws.relay_interval_s * 4), clock=clock
     )
     journal = Journal(store, clock)
+    switches = Switches(store, outbox, clock)
     chain = ChainServices(
         node=node,
         journal=journal,
@@ -161,4 +164,4 @@ def build_pipeline(
         poll_interval_s=settings.chain.follower_interval_s,
         clock=clock,
     )
-    return Wired(pipeline, executor, outbox, sweeper, follower, leases, metrics)
+    return Wired(pipeline, executor, outbox, sweeper, follower, leases, metrics, switches)

@@ -67,11 +67,14 @@ def test_event_types_cover_every_family_and_state() -> None:
                 "item.confirmed",
                 "item.failed",
                 "completed",
+                "approval_required",
                 "failed",
                 "rejected",
                 "needs_attention",
             )
         ),
+        "control.paused",
+        "control.resumed",
         "wallet.needs_attention",
         "wallet.accepted",
         "wallet.created",
@@ -79,7 +82,7 @@ def test_event_types_cover_every_family_and_state() -> None:
         "wallet.rejected",
         "command.rejected",
     }
-    assert len(EVENT_TYPES) == len(set(EVENT_TYPES)) == 26
+    assert len(EVENT_TYPES) == len(set(EVENT_TYPES)) == 29
     assert REJECTION_CODES == (
         "INVALID_COMMAND",
         "UNAUTHENTICATED",
@@ -94,6 +97,18 @@ def test_event_types_cover_every_family_and_state() -> None:
         "FEE_LIMIT_TOO_LOW",
         "INSUFFICIENT_FUNDS",
         "WOULD_REVERT",
+        "PAUSED",
+        "AMOUNT_BELOW_MINIMUM",
+        "AMOUNT_ABOVE_LIMIT",
+        "DAILY_LIMIT_EXCEEDED",
+        "DESTINATION_DENIED",
+        "DESTINATION_IS_CONTRACT",
+        "DESTINATION_BLACKLISTED",
+        "CANCELLED",
+        "APPROVAL_EXPIRED",
+        "DECISION_TAKEN",
+        "UNKNOWN_COMMAND",
+        "NOT_APPROVER",
     )
     assert "RETRIES_EXHAUSTED" in FAILURE_CODES
 
