@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from handlers.controls import paused_now
 from handlers.ports import BlockRef, CommandContext, Deps, SignedTx
 from schemas.documents import attempt_id
 from worker import abi
@@ -124,7 +125,11 @@ async def advance(
         wallet = await deps.wallets.by_address(wallet_address)
         assert wallet is not None, "it signed attempt 1"
         number = latest["attempt"] + 1
-        latest = await _new_attempt(command, deps, kind, wallet, item, latest["plan"], number)
+        try:
+            latest = await _new_attempt(command, deps, kind, wallet, item, latest["plan"], number)
+        except Refusal as refusal:  # paused: nothing more is signed until an operator looks
+            message = f"attempt {number - 1} was proven absent; not rebuilt: {refusal.message}"
+            return ItemResult("attention", code=refusal.code, message=message)
         deps.count_rebuild()
         fate = await deps.journal.fate(latest["_id"])
     if fate is None:
@@ -145,8 +150,15 @@ async def _new_attempt(
     plan: dict[str, Any],
     number: int,
 ) -> dict[str, Any]:
-    """Build, sign and journal attempt `number` of the plan; broadcasting comes after."""
+    """Build, sign and journal attempt `number` of the plan; broadcasting comes after.
+
+    Raises:
+        Refusal: PAUSED, checked immediately before the signature.
+    """
     assert deps.node is not None and deps.journal is not None and deps.chain is not None
+    paused = await paused_now(deps, plan, wallet["address"])
+    if paused is not None:
+        raise Refusal("PAUSED", paused)
     reference = await deps.node.solid_head()
     head = await deps.node.head()
     expiration_ms = head.timestamp_ms + int(deps.chain.expiration_s * 1000)

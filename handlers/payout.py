@@ -31,6 +31,7 @@ from handlers.chain_items import (
     journal_first,
     seal_all,
 )
+from handlers.controls import Line, admit, release_items, source_refusal
 from handlers.ports import (
     CommandContext,
     CommandType,
@@ -92,8 +93,24 @@ async def handle(command: CommandContext[PayoutCreatePayload], deps: Deps) -> Ou
     missing = [item for item, attempt in zip(items, journaled, strict=True) if attempt is None]
     if not any(journaled):
         await deps.emit("accepted", {})
+        found = deps.chain.token(payload.asset) if token is not None else None
+        if token is not None and found is None:
+            known = ", ".join(t.symbol for t in deps.chain.tokens) or "none"
+            return Rejected("UNKNOWN_TOKEN", f"token {token} is not allowed (allowed: {known})")
+        lines = [Line(i, line.to, line.amount) for i, line in enumerate(payload.recipients)]
+        refused = await admit(
+            command,
+            deps,
+            asset=found.symbol if found is not None else "TRX",
+            token=found.address if found is not None else None,
+            source=payload.source_wallet,
+            lines=lines,
+        )
+        if refused is not None:
+            return refused
         chosen = await _choose_source(command, deps, kind, token, items)
         if isinstance(chosen, Rejected):
+            await release_items(command, deps, range(len(items)))
             return chosen
         source, plans = chosen
     else:  # a redo after a crash mid-batch: the source was decided before the first line
@@ -104,14 +121,38 @@ async def handle(command: CommandContext[PayoutCreatePayload], deps: Deps) -> Ou
         plans = await _plans(deps, kind, source, payload, missing, token)
     wallet = await deps.wallets.by_address(source)
     assert wallet is not None, "a managed wallet was chosen"
-    await _bounded(
-        [
-            _call(journal_first, command, deps, kind, wallet, item, plan)
-            for item, plan in zip(missing, plans, strict=True)
-        ]
+    paused: dict[int, str] = {}  # lines a pause stopped right before their signature
+
+    async def first(item: Item, plan: dict[str, Any]) -> None:
+        try:
+            await journal_first(command, deps, kind, wallet, item, plan)
+        except Refusal as refusal:
+            paused[item.index] = refusal.message
+
+    await _bounded([_call(first, item, plan) for item, plan in zip(missing, plans, strict=True)])
+    if paused and len(paused) == len(items):  # nothing of the payout was signed
+        await release_items(command, deps, range(len(items)))
+        assert deps.pool is not None
+        await deps.pool.release(command.ref)
+        return Rejected("PAUSED", next(iter(paused.values())))
+    results = await _bounded(
+        [_call(_advance_unless_paused, command, deps, kind, item, source, paused) for item in items]
     )
-    results = await _bounded([_call(advance, command, deps, kind, item, source) for item in items])
     return await _outcome(command, deps, items, results, token)
+
+
+async def _advance_unless_paused(
+    command: CommandContext[PayoutCreatePayload],
+    deps: Deps,
+    kind: Kind,
+    item: Item,
+    source: str,
+    paused: dict[int, str],
+) -> ItemResult:
+    if item.index in paused:
+        message = f"not signed: {paused[item.index]}"
+        return ItemResult("attention", code="PAUSED", message=message)
+    return await advance(command, deps, kind, item, source)
 
 
 async def _cannot(wallet: str) -> dict[str, int] | None:
@@ -146,6 +187,7 @@ async def _choose_source(
 
     async def needs_for(wallet: str) -> dict[str, int] | None:
         try:
+            await _source_allowed(deps, kind, token, wallet)
             plans = await _plans(deps, kind, wallet, payload, items, token)
             needs = await check_funds(deps, wallet, plans)
         except Refusal as refusal:
@@ -157,7 +199,9 @@ async def _choose_source(
     source = await deps.pool.choose(command.ref, candidates, needs_for)
     if source is not None:
         return source, plans_of[source]
-    other = next((r for r in refusals if r.code != "INSUFFICIENT_BALANCE"), None)
+    if refusals and all(r.code == "PAUSED" for r in refusals):
+        return Rejected("PAUSED", "; ".join(r.message for r in refusals))
+    other = next((r for r in refusals if r.code not in ("INSUFFICIENT_BALANCE", "PAUSED")), None)
     if other is not None:
         return Rejected(other.code, other.message)
     if candidates is not None:
@@ -172,6 +216,25 @@ async def _choose_source(
         "no hot wallet holds enough for every line of this payout (funds reserved by "
         "payouts in flight count as spent)",
     )
+
+
+async def _source_allowed(deps: Deps, kind: Kind, token: str | None, wallet: str) -> None:
+    """A candidate source must not be paused nor blacklisted by the token.
+
+    Raises:
+        Refusal: PAUSED or DESTINATION_BLACKLISTED.
+    """
+    assert deps.chain is not None
+    found = deps.chain.token(token) if token is not None else None
+    asset = found.symbol if found is not None else "TRX"
+    if deps.controls is not None:
+        reason = await deps.controls.paused(asset=asset, wallet=wallet)
+        if reason is not None:
+            raise Refusal("PAUSED", reason)
+    if found is not None:
+        why = await source_refusal(deps, found.address, asset, wallet)
+        if why is not None:
+            raise Refusal("DESTINATION_BLACKLISTED", why)
 
 
 async def _plans(
@@ -237,6 +300,8 @@ async def _outcome(
         lines = "; ".join(f"line {item.index}: {r.message}" for item, r in attention)
         return NeedsAttention(attention[0][1].code or "UNPROVEN_EFFECT", lines)
     assert deps.pool is not None
+    failed = [item.index for item, r in zip(items, results, strict=True) if r.state == "failed"]
+    await release_items(command, deps, failed)  # lines that ended without paying
     await deps.pool.release(command.ref)
     await deps.emit("completed", await _summary(command, deps, results, token))
     return Completed()

@@ -50,6 +50,7 @@ class CommandContext(Generic[P]):
     idempotency_key: str
     expires_at: datetime
     epoch: int
+    scope: str = "-"  # the publisher's key id ("-" when authentication is off)
 
 
 @dataclass(frozen=True)
@@ -197,6 +198,45 @@ class Pool(Protocol):
 
 
 @dataclass(frozen=True)
+class Limits:
+    """One asset's policy (settings [controls.limits]); None: no limit."""
+
+    min_item: int | None = None
+    max_item: int | None = None
+    daily: int | None = None
+    daily_per_destination: int | None = None
+    daily_per_key: int | None = None
+    approval_above: int | None = None
+
+
+class Controls(Protocol):
+    """Money controls (worker/controls.py): switches, lists, limits and daily caps."""
+
+    check_contract_destination: bool
+    check_blacklist: bool
+
+    def limits(self, asset: str) -> Limits: ...
+
+    def destination_refusal(self, to: str) -> str | None:
+        """Why the deny/allow lists refuse paying `to` (None: they do not)."""
+        ...
+
+    async def paused(self, *, asset: str | None = None, wallet: str | None = None) -> str | None:
+        """Why money of this asset or from this wallet may not move now (None: it may)."""
+        ...
+
+    async def reserve(
+        self, ref: str, item: int, cap: str, key: str, limit: int, amount: int
+    ) -> str | None:
+        """Reserve under a daily cap (once per ref, item, cap); why it is refused, or None."""
+        ...
+
+    async def release(self, ref: str, item: int, cap: str) -> None:
+        """Give back an item's reservation under a cap (idempotent)."""
+        ...
+
+
+@dataclass(frozen=True)
 class TokenRef:
     """An allow-listed TRC20 token."""
 
@@ -241,6 +281,7 @@ class Deps:
     sleep: Callable[[float], Awaitable[None]] | None = None
     count_rebuild: Callable[[], None] = lambda: None
     pool: Pool | None = None
+    controls: Controls | None = None
 
 
 Handler = Callable[[CommandContext[Any], Deps], Awaitable[Outcome]]

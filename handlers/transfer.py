@@ -21,6 +21,7 @@ from handlers.chain_items import (
     journal_first,
     seal_all,
 )
+from handlers.controls import Line, admit, release_items
 from handlers.ports import (
     BlockRef,
     CommandContext,
@@ -64,8 +65,25 @@ async def run_transfer(
             await check_funds(deps, payload.wallet, [plan])
         except Refusal as refusal:
             return Rejected(refusal.code, refusal.message)
-        await journal_first(command, deps, kind, wallet, ITEM, plan)
-    return outcome_of(deps, await advance(command, deps, kind, ITEM, payload.wallet))
+        refused = await admit(
+            command,
+            deps,
+            asset=plan.get("symbol") or "TRX",
+            token=plan.get("token"),
+            source=payload.wallet,
+            lines=[Line(0, payload.to, amount)],
+        )
+        if refused is not None:
+            return refused
+        try:
+            await journal_first(command, deps, kind, wallet, ITEM, plan)
+        except Refusal as refusal:  # paused between the checks and the signature
+            await release_items(command, deps, [0])
+            return Rejected(refusal.code, refusal.message)
+    result = await advance(command, deps, kind, ITEM, payload.wallet)
+    if result.state == "failed":  # ended without paying: its caps are free again
+        await release_items(command, deps, [0])
+    return outcome_of(deps, result)
 
 
 def outcome_of(deps: Deps, result: ItemResult) -> Outcome:

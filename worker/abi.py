@@ -10,10 +10,18 @@ from typing import Any
 
 from worker.txbuild import address_from_base58
 
-__all__ = ["TRANSFER_TOPIC", "balance_of", "decode_uint", "is_transfer_log", "transfer_call"]
+__all__ = [
+    "TRANSFER_TOPIC",
+    "balance_of",
+    "decode_uint",
+    "is_blacklisted",
+    "is_transfer_log",
+    "transfer_call",
+]
 
 TRANSFER_SELECTOR = "a9059cbb"  # transfer(address,uint256)
 BALANCE_OF_SELECTOR = "70a08231"  # balanceOf(address)
+IS_BLACKLISTED_SELECTOR = "e47d6060"  # isBlackListed(address), USDT's public mapping
 # keccak256("Transfer(address,address,uint256)")
 TRANSFER_TOPIC = "ddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"
 
@@ -36,6 +44,11 @@ def transfer_call(to: str, amount: int) -> str:
 def balance_of(owner: str) -> str:
     """Call data (hex) of `balanceOf(owner)`."""
     return BALANCE_OF_SELECTOR + _word_of_address(owner)
+
+
+def is_blacklisted(holder: str) -> str:
+    """Call data (hex) of USDT's `isBlackListed(holder)` (a bool as a uint256 word)."""
+    return IS_BLACKLISTED_SELECTOR + _word_of_address(holder)
 
 
 def decode_uint(result: bytes) -> int:

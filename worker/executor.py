@@ -30,6 +30,7 @@ from handlers.ports import (
     CommandContext,
     CommandType,
     Completed,
+    Controls,
     Deps,
     Failed,
     Journal,
@@ -75,6 +76,7 @@ class ChainServices:
     rules: ChainRules
     sleep: Callable[[float], Awaitable[None]]
     pool: Pool | None = None
+    controls: Controls | None = None
 
 
 class Executor:
@@ -197,6 +199,7 @@ class Executor:
             idempotency_key=command["idempotency_key"],
             expires_at=command["expires_at"],
             epoch=lease.epoch,
+            scope=command.get("scope") or "-",
         )
         chain = self._chain
         deps = Deps(
@@ -213,6 +216,7 @@ class Executor:
             sleep=chain.sleep if chain else None,
             count_rebuild=self._metrics.rebuilds_total.inc,
             pool=chain.pool if chain else None,
+            controls=chain.controls if chain else None,
         )
         ref = command["ref"]
         if context.expires_at <= self._clock() and not await self._gates.is_open(ref):

@@ -13,6 +13,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from worker import abi
 from worker.abi import TRANSFER_TOPIC
 from worker.errors import NodeUnavailable
 from worker.ports import BlockRef, BroadcastReply, SolidBlock
@@ -67,6 +68,7 @@ class MemoryNode:
     unavailable: bool = False  # every call raises NodeUnavailable
     fail_next: str | None = None  # "contractRet" of the next included transaction
     token_balances: dict[str, int] = field(default_factory=dict)  # base58 holder -> units
+    blacklisted: set[str] = field(default_factory=set)  # the token's isBlackListed holders
     energy: dict[str, int] = field(default_factory=dict)  # base58 -> energy available
     energy_estimate: int = 64_000
     chain_fees: dict[str, int] = field(
@@ -148,6 +150,8 @@ class MemoryNode:
     async def constant_call(self, owner: str, contract: str, data_hex: str) -> bytes:
         self._count("constant_call")
         holder = address_to_base58(b"\x41" + bytes.fromhex(data_hex[-40:]))
+        if data_hex.startswith(abi.IS_BLACKLISTED_SELECTOR):
+            return int(holder in self.blacklisted).to_bytes(32, "big")
         return self.token_balances.get(holder, 0).to_bytes(32, "big")
 
     async def energy_available(self, address: str) -> int:

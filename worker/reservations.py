@@ -22,19 +22,28 @@ __all__ = ["Reservations", "chain_of"]
 
 
 class Reservations:
-    def __init__(self, store: CommandStore, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        store: CommandStore,
+        clock: Callable[[], datetime],
+        *,
+        links: str = "reservations",
+        operations: str = "reservation_ops",
+    ) -> None:
         self._store = store
         self._clock = clock
+        self._links = links  # the chains' links
+        self._operations = operations  # one record per append, inserted first
         self._hints: dict[str, int] = {}
 
     async def head(self, chain: str) -> Doc | None:
         """The chain's last link (None: nothing was ever reserved)."""
         number, latest = self._hints.get(chain, 0), None
         if number:
-            latest = await self._store.get("reservations", f"{chain}:{number}")
+            latest = await self._store.get(self._links, f"{chain}:{number}")
             if latest is None:  # a hint from nowhere: start over
                 number = 0
-        while (doc := await self._store.get("reservations", f"{chain}:{number + 1}")) is not None:
+        while (doc := await self._store.get(self._links, f"{chain}:{number + 1}")) is not None:
             latest, number = doc, number + 1
         if number:
             self._hints[chain] = number
@@ -49,8 +58,8 @@ class Reservations:
         head = await self.head(chain)
         start = head["n"] if head is not None else 0
         record = {"_id": operation, "chain": chain, "delta": delta, "from": start}
-        if not await self._store.insert("reservation_ops", record):
-            found = await self._store.get("reservation_ops", operation)
+        if not await self._store.insert(self._operations, record):
+            found = await self._store.get(self._operations, operation)
             if found is not None:
                 link = await self._find(chain, operation, int(found["from"]))
                 if link is not None:
@@ -62,14 +71,14 @@ class Reservations:
             total = (int(head["total"]) if head is not None else 0) + delta
             link = {"_id": f"{chain}:{number}", "chain": chain, "n": number, "total": total,
                     "delta": delta, "operation": operation, "at": self._clock()}  # fmt: skip
-            if await self._store.insert("reservations", link):
+            if await self._store.insert(self._links, link):
                 self._hints[chain] = number
                 return link
 
     async def _find(self, chain: str, operation: str, start: int) -> Doc | None:
         """The operation's link, if it was appended after `start` (a redo after a crash)."""
         number = start + 1
-        while (doc := await self._store.get("reservations", f"{chain}:{number}")) is not None:
+        while (doc := await self._store.get(self._links, f"{chain}:{number}")) is not None:
             if doc["operation"] == operation:
                 return doc
             number += 1

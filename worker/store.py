@@ -66,6 +66,13 @@ COLLECTIONS = (
     "reservations",
     "reservation_ops",
     "payout_sources",
+    "switches",  # kill switches (worker/switches.py)
+    "cap_links",  # daily caps (worker/caps.py)
+    "cap_ops",
+    "cap_resv",
+    "outflows",  # unexplained outflows found by reconciliation
+    "resolutions",  # operators' resolutions of needs_attention
+    "decisions",  # approvals: approve, cancel or expire, first insert wins
 )
 
 

@@ -15,7 +15,9 @@ from datetime import UTC, datetime
 from handlers import COMMAND_TYPES
 from handlers.ports import ChainRules, CommandType, TokenRef
 from worker.auth import Authenticator
+from worker.caps import Caps
 from worker.claims import Claims
+from worker.controls import MoneyControls
 from worker.executor import ChainServices, Executor
 from worker.follower import ChainFollower
 from worker.journal import Journal
@@ -108,6 +110,9 @@ def build_pipeline(
             Reservations(store, clock),
             refresh_s=settings.chain.managed_refresh_s,
             clock=clock,
+        ),
+        controls=MoneyControls(
+            settings.controls, switches, Caps(store, clock, settings.controls.window_zone)
         ),
     )
     executor = Executor(

@@ -84,6 +84,7 @@ class World:
         require_signature: bool = False,
         store: MemoryStore | None = None,
         extra_keys: dict[str, bytes] | None = None,
+        environ: dict[str, str] | None = None,
     ):
         self.now = NOW
         self.sleeps: list[float] = []
@@ -95,6 +96,7 @@ class World:
                 "TRON_WORKER_AMQP__HMAC_KEYS": json.dumps({k: v.decode() for k, v in keys.items()}),
                 "TRON_WORKER_WORKER__LEASE_S": "30",
                 "TRON_WORKER_CHAIN__FOLLOWER_INTERVAL_S": "0.01",
+                **(environ or {}),
             }
         )
         self.store = store or MemoryStore()
@@ -122,6 +124,7 @@ class World:
         self.pipeline, self.executor, self.outbox = wired.pipeline, wired.executor, wired.outbox
         self.metrics, self.leases = wired.metrics, wired.leases
         self.sweeper, self.follower = wired.sweeper, wired.follower
+        self.switches = wired.switches
 
     def registry_override(self, kind: str, handler: Any) -> None:
         """Swap one command type's handler, keeping its payload and "has effects" test."""
