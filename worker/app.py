@@ -19,7 +19,7 @@ from worker.consumer import Consumer
 from worker.database import ensure_indexes, make_client, ping
 from worker.errors import TransientError
 from worker.gateway import Gateway
-from worker.health import DependencyCheck, HealthMonitor, tron_node_check
+from worker.health import DeliveryAges, DependencyCheck, HealthMonitor, tron_node_check
 from worker.keystore import Keystore, KeystoreError
 from worker.metrics import Metrics
 from worker.settings import Settings
@@ -74,6 +74,10 @@ async def run_worker(settings: Settings, stop: asyncio.Event, *, burst: bool = F
         headers[settings.tron.api_key_header] = settings.tron.api_key.get_secret_value()
     sc = settings.sidecar
     http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=sc.tron_check_timeout_s))
+    amqp = settings.amqp
+    ages = DeliveryAges(
+        skew_s=amqp.signature_skew_s if amqp.require_signature else None, metrics=metrics
+    )
     health = HealthMonitor(
         [
             DependencyCheck(
@@ -95,6 +99,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event, *, burst: bool = F
         ],
         interval_s=sc.check_interval_s,
         metrics=metrics,
+        deliveries=ages,
     )
     store = MongoStore(mongo[settings.mongo.database])
     gateway = Gateway(settings.tron, metrics)
@@ -116,7 +121,12 @@ async def run_worker(settings: Settings, stop: asyncio.Event, *, burst: bool = F
         wired.outbox,
         wired.follower,
     )
-    consumer = Consumer(broker, pipeline.process, max_concurrency=settings.worker.max_concurrency)
+    consumer = Consumer(
+        broker,
+        pipeline.process,
+        max_concurrency=settings.worker.max_concurrency,
+        observe=ages.observe_body,
+    )
     sidecar = Sidecar(
         build_sidecar_app(health, metrics, stale_after_s=sc.check_interval_s * 5 + 30),
         sc.host,

@@ -5,7 +5,8 @@ us, and a semaphore limits what runs at once. `stop()` cancels the broker
 consumers first and only then refuses deliveries still waiting for a slot
 (nack, requeue): refusing earlier would hand them straight back to us, again
 and again, until x-delivery-limit dead-lettered healthy commands. `run()`
-returns when every delivery already started has finished.
+returns when every delivery already started has finished. `observe` sees each body
+as it arrives, before it waits for a slot (worker/health.py DeliveryAges: its age).
 """
 
 from __future__ import annotations
@@ -28,9 +29,17 @@ Process = Callable[[str, Delivery], Awaitable[None]]
 
 
 class Consumer:
-    def __init__(self, broker: Broker, process: Process, *, max_concurrency: int) -> None:
+    def __init__(
+        self,
+        broker: Broker,
+        process: Process,
+        *,
+        max_concurrency: int,
+        observe: Callable[[bytes], None] | None = None,  # must not raise
+    ) -> None:
         self._broker = broker
         self._process = process
+        self._observe = observe
         self._slots = asyncio.Semaphore(max_concurrency)
         self._consumers: list[tuple[AbstractQueue, ConsumerTag]] = []
         self._deliveries: asyncio.TaskGroup | None = None
@@ -64,6 +73,8 @@ class Consumer:
 
     async def _on_delivery(self, family: str, message: AbstractIncomingMessage) -> None:
         # Runs as aiormq's per-delivery task; the real work becomes a task of our TaskGroup.
+        if self._observe is not None:
+            self._observe(message.body)
         await self._slots.acquire()
         if self._cancelled or self._deliveries is None:
             self._slots.release()

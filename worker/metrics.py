@@ -119,6 +119,12 @@ class Metrics:
             ["endpoint"],
             registry=r,
         )
+        self.oldest_queued_command_age_seconds = Gauge(
+            "tron_worker_oldest_queued_command_age_seconds",
+            "Largest now - issued_at among commands delivered to this worker in the last "
+            "window (worker/health.py DeliveryAges), 0 when none; grows with a queue backlog",
+            registry=r,
+        )
 
     def exposition(self) -> bytes:
         """The text format scraped at /metrics."""

@@ -38,7 +38,11 @@ def build_sidecar_app(
 
     async def detail(_request: web.Request) -> web.Response:
         is_ready = health.ready()
-        body = {"status": "ready" if is_ready else "not ready", "dependencies": health.snapshot()}
+        body = {
+            "status": "ready" if is_ready else "not ready",
+            "dependencies": health.snapshot(),
+            **health.backlog(),  # informational: never part of readiness
+        }
         # Always 200: this is for people and dashboards; probes use /health/ready.
         return web.json_response(body)
 
