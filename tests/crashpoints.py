@@ -8,6 +8,7 @@
     python -m tests.crashpoints transfer:seen        # the follower stored its fate, no event
     python -m tests.crashpoints transfer:event       # `confirmed` is stored, not published
     python -m tests.crashpoints journal:50            # the 50th attempt is journaled
+    python -m tests.crashpoints cap                  # a cap's link is appended, undecided
 
 Test code only: the product has no crash hooks. The patches wrap the real
 methods and kill the process the hard way, as the kernel's OOM killer would.
@@ -20,7 +21,7 @@ import signal
 import sys
 from typing import Any
 
-from worker import claims, gateway, journal, outbox, records
+from worker import claims, gateway, journal, outbox, records, reservations
 from worker.cli import main
 
 
@@ -54,6 +55,12 @@ def plant(point: str) -> None:
         records.StoreWallets.add_once = add_then_maybe_die  # type: ignore[method-assign]
     elif point.startswith("transfer:"):
         _plant_transfer(point.partition(":")[2])
+    elif point == "cap":
+        _after(
+            reservations.Reservations,
+            "append_once",
+            lambda link, *args: link["chain"].startswith(("asset:", "destination:", "key:")),
+        )
     elif point.startswith("journal:"):
         left = [int(point.partition(":")[2])]
 
