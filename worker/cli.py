@@ -1,4 +1,5 @@
-"""`tron-worker`, the console entry point: run, check-settings, devnet, keys, schema."""
+"""`tron-worker`, the console entry point: run, check-settings, devnet, keys, schema, and the
+operator's controls: pause, resume, controls list, attention list/resolve."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from pathlib import Path
 from worker.settings import SettingsError, load_settings
 
 __all__ = ["main"]
+
+# The operator's subcommands (worker/cli_controls.py, imported only when one runs).
+CONTROL_COMMANDS = ("pause", "resume", "controls", "attention")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,6 +35,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_keys_parser(commands)
     schema = commands.add_parser("schema", help="write the JSON Schema of every command and event")
     schema.add_argument("--out", type=Path, required=True, help="directory to write into")
+    _add_control_parsers(commands)
     return parser
 
 
@@ -54,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check-settings":
         print("settings ok")
         return 0
+    if args.command in CONTROL_COMMANDS:
+        from worker import cli_controls
+
+        return cli_controls.main(args, settings)
     # Imported here so `check-settings` stays fast and light.
     from worker.app import StartupError, serve_until_signalled
     from worker.logs import configure_logging
@@ -78,6 +87,48 @@ def _add_keys_parser(commands: argparse._SubParsersAction) -> None:
         help="print a new master key (base64 of 32 random bytes) to stdout: it is a secret, "
         "put it straight into TRON_WORKER_KEYSTORE__MASTER_KEYS or its _FILE",
     )
+
+
+def _add_control_parsers(commands: argparse._SubParsersAction) -> None:
+    """`pause`, `resume`, `controls list`, `attention list|resolve`; each takes --json."""
+    pause = _control(commands, "pause", "stop new signatures for an asset, a wallet, or all")
+    _scope_arguments(pause)
+    resume = _control(commands, "resume", "lift a pause, naming the pause link it lifts")
+    _scope_arguments(resume)
+    resume.add_argument("--lifts", metavar="LINK", help="the pause link's id (controls list)")
+    controls = commands.add_parser("controls", help="the kill switches")
+    actions = controls.add_subparsers(dest="controls_command", required=True)
+    _control(actions, "list", "every scope ever switched: its state, who, when, why, link")
+    attention = commands.add_parser("attention", help="commands an operator must decide")
+    actions = attention.add_subparsers(dest="attention_command", required=True)
+    listing = _control(actions, "list", "commands in needs_attention: reason and age")
+    listing.add_argument("--all", action="store_true", help="also the ones already resolved")
+    resolve = _control(actions, "resolve", "decide a needs_attention command's outcome, once")
+    resolve.add_argument(
+        "command_key",
+        metavar="KEY",
+        help="the command's _id as `attention list` shows it (one starting with '-' goes "
+        "after `--`), or its idempotency key",
+    )
+    resolve.add_argument("--outcome", choices=("failed", "completed"), required=True)
+    resolve.add_argument("--reason", required=True, help="why: stored, and sent with `failed`")
+    resolve.add_argument("--by", help="who decides (default: the OS user)")
+
+
+def _control(commands: argparse._SubParsersAction, name: str, text: str) -> argparse.ArgumentParser:
+    parser = commands.add_parser(name, help=text, description=text)
+    parser.add_argument("--config", type=Path, help="settings file applied over the others")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead")
+    return parser
+
+
+def _scope_arguments(parser: argparse.ArgumentParser) -> None:
+    scope = parser.add_mutually_exclusive_group(required=True)
+    scope.add_argument("--asset", help="TRX or an allow-listed token symbol")
+    scope.add_argument("--wallet", help="a managed wallet's address (T… or 41…)")
+    scope.add_argument("--global", dest="everything", action="store_true", help="everything")
+    parser.add_argument("--reason", required=True, help="why: stored, and sent in the event")
+    parser.add_argument("--by", help="who (default: the OS user)")
 
 
 def _keys(args: argparse.Namespace) -> int:
