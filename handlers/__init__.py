@@ -1,7 +1,7 @@
 """Command handlers, one module per family; COMMAND_TYPES is the registry the executor
 dispatches on (payload model, handler, "has effects" test), so it knows no family."""
 
-from handlers import payout, transfer, trc20, wallet
+from handlers import approvals, payout, transfer, trc20, wallet
 from handlers.ports import CommandType
 
 __all__ = ["COMMAND_TYPES"]
@@ -11,4 +11,6 @@ COMMAND_TYPES: dict[str, CommandType] = {  # type: ignore[type-arg]
     "transfer.trx": transfer.TRANSFER_TRX,
     "transfer.trc20": trc20.TRANSFER_TRC20,
     "payout.create": payout.PAYOUT_CREATE,
+    "payout.approve": approvals.PAYOUT_APPROVE,
+    "payout.cancel": approvals.PAYOUT_CANCEL,
 }

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from handlers.chain_items import (
@@ -87,6 +88,9 @@ async def handle(command: CommandContext[PayoutCreatePayload], deps: Deps) -> Ou
     journaled = [await deps.journal.latest_attempt(command.ref, item.index) for item in items]
     if not any(journaled) and command.expires_at <= deps.now():
         if await seal_all(command, deps, len(items)):
+            await _release_all(command, deps)  # reserved while it awaited approval
+            if await _approval_lapsed(command, deps):
+                return Rejected("APPROVAL_EXPIRED", "the payout expired awaiting approval")
             return Failed("EXPIRED", "the payout expired before anything was signed", True)
         journaled = [await deps.journal.latest_attempt(command.ref, i.index) for i in items]
     kind, token = (TRX, None) if payload.asset == "TRX" else (TOKEN, payload.asset)
@@ -107,10 +111,14 @@ async def handle(command: CommandContext[PayoutCreatePayload], deps: Deps) -> Ou
             lines=lines,
         )
         if refused is not None:
+            await _release_all(command, deps)  # what an earlier run of it reserved
             return refused
+        waiting = await _approval(command, deps, found.symbol if found is not None else "TRX")
+        if waiting is not None:
+            return waiting
         chosen = await _choose_source(command, deps, kind, token, items)
         if isinstance(chosen, Rejected):
-            await release_items(command, deps, range(len(items)))
+            await _release_all(command, deps)
             return chosen
         source, plans = chosen
     else:  # a redo after a crash mid-batch: the source was decided before the first line
@@ -131,7 +139,7 @@ async def handle(command: CommandContext[PayoutCreatePayload], deps: Deps) -> Ou
 
     await _bounded([_call(first, item, plan) for item, plan in zip(missing, plans, strict=True)])
     if paused and len(paused) == len(items):  # nothing of the payout was signed
-        await release_items(command, deps, range(len(items)))
+        await _release_all(command, deps)
         assert deps.pool is not None
         await deps.pool.release(command.ref)
         return Rejected("PAUSED", next(iter(paused.values())))
@@ -153,6 +161,87 @@ async def _advance_unless_paused(
         message = f"not signed: {paused[item.index]}"
         return ItemResult("attention", code="PAUSED", message=message)
     return await advance(command, deps, kind, item, source)
+
+
+async def _approval(
+    command: CommandContext[PayoutCreatePayload], deps: Deps, asset: str
+) -> Outcome | None:
+    """Above the asset's threshold (the batch, or its key id's day with it) a payout waits
+    for one decision; None: go on (under the threshold, or approved)."""
+    controls, approvals = deps.controls, deps.approvals
+    if controls is None or approvals is None:
+        return None
+    threshold = controls.limits(asset).approval_above
+    if threshold is None:
+        return None
+    total = sum(line.amount for line in command.payload.recipients)
+    day = await controls.approval_total(command.ref, asset, command.scope, total)
+    if total <= threshold and day <= threshold:
+        return None
+    decision = await approvals.decision(command.ref)
+    if decision is None:
+        expiry = deps.now() + timedelta(seconds=controls.approval_expiry_s)
+        record = await approvals.register(
+            {
+                "_id": command.command_id,
+                "key": deps.command_key,
+                "ref": command.ref,
+                "scope": command.scope,
+                "asset": asset,
+                "total": total,
+                "expires_at": min(expiry, command.expires_at),
+                "at": deps.now(),
+            }
+        )
+        if record["expires_at"] > deps.now():
+            why = f"the batch is {total}" if total > threshold else f"the key's day would be {day}"
+            await deps.emit(
+                "approval_required",
+                {
+                    "asset": asset,
+                    "total_amount": total,
+                    "items": len(command.payload.recipients),
+                    "recipients": [
+                        {"to": line.to, "amount": line.amount, "reference": line.reference}
+                        for line in command.payload.recipients
+                    ],
+                    "reason": f"{why}, above the approval threshold {threshold}",
+                    "expires_at": record["expires_at"],
+                },
+            )
+
+            async def news() -> bool:
+                return await approvals.decision(command.ref) is not None or (
+                    deps.now() >= record["expires_at"]
+                )
+
+            return Pending("awaiting_approval", news)
+        decision = await approvals.decide(
+            command.ref, "expired", by="expiry", reason="not approved in time", deciding_ref=None
+        )
+    if decision["decision"] == "approved":
+        return None
+    await _release_all(command, deps)
+    code = "CANCELLED" if decision["decision"] == "cancelled" else "APPROVAL_EXPIRED"
+    return Rejected(code, f"{decision['decision']} by {decision['by']}: {decision['reason']}")
+
+
+async def _approval_lapsed(command: CommandContext[PayoutCreatePayload], deps: Deps) -> bool:
+    """Whether the payout was still awaiting approval when it expired (the expiry is the
+    decision, unless an approval or a cancel was inserted first)."""
+    if deps.approvals is None or await deps.approvals.waiting(command.command_id) is None:
+        return False
+    decision = await deps.approvals.decide(
+        command.ref, "expired", by="expiry", reason="not approved in time", deciding_ref=None
+    )
+    return bool(decision["decision"] == "expired")
+
+
+async def _release_all(command: CommandContext[PayoutCreatePayload], deps: Deps) -> None:
+    """The payout ends before anything was signed: give back every reservation."""
+    await release_items(command, deps, range(len(command.payload.recipients)))
+    if deps.controls is not None:
+        await deps.controls.release_approval_total(command.ref)
 
 
 async def _cannot(wallet: str) -> dict[str, int] | None:

@@ -235,6 +235,40 @@ class Controls(Protocol):
         """Give back an item's reservation under a cap (idempotent)."""
         ...
 
+    async def approval_total(self, ref: str, asset: str, key_id: str, amount: int) -> int:
+        """Count a payout's total toward its key id's day (once); the day's total with it."""
+        ...
+
+    async def release_approval_total(self, ref: str) -> None: ...
+
+    def is_approver(self, key_id: str) -> bool: ...
+
+    @property
+    def approval_expiry_s(self) -> float: ...
+
+
+class Approvals(Protocol):
+    """Payouts awaiting approval and the decisions on them (worker/approvals.py); every
+    decision is the first insert of `decisions/<c>`."""
+
+    async def register(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Store `approvals/<command_id>` once; the stored record (a redo's is the first)."""
+        ...
+
+    async def waiting(self, command_id: str) -> dict[str, Any] | None: ...
+
+    async def decision(self, ref: str) -> dict[str, Any] | None: ...
+
+    async def decide(
+        self, ref: str, decision: str, *, by: str, reason: str, deciding_ref: str | None
+    ) -> dict[str, Any]:
+        """Insert the decision on payout `ref`; the stored one (maybe another's)."""
+        ...
+
+    async def wake(self, key: str) -> None:
+        """Hand the waiting payout to the sweeper, which resumes it under a lease."""
+        ...
+
 
 @dataclass(frozen=True)
 class TokenRef:
@@ -282,6 +316,7 @@ class Deps:
     count_rebuild: Callable[[], None] = lambda: None
     pool: Pool | None = None
     controls: Controls | None = None
+    approvals: Approvals | None = None
 
 
 Handler = Callable[[CommandContext[Any], Deps], Awaitable[Outcome]]

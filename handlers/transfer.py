@@ -74,6 +74,7 @@ async def run_transfer(
             lines=[Line(0, payload.to, amount)],
         )
         if refused is not None:
+            await release_items(command, deps, [0])  # what an earlier run of it reserved
             return refused
         try:
             await journal_first(command, deps, kind, wallet, ITEM, plan)

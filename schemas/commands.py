@@ -66,6 +66,8 @@ CommandType = Literal[
     "transfer.trx",
     "transfer.trc20",
     "payout.create",
+    "payout.approve",
+    "payout.cancel",
     "stake.freeze",
     "stake.unfreeze",
     "stake.delegate",

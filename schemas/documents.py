@@ -50,6 +50,7 @@ __all__ = [
     "GateDoc",
     "LeaseDoc",
     "OutboxDoc",
+    "OutflowDoc",
     "StoredDatetime",
     "TxAttemptDoc",
     "WalletDoc",
@@ -71,6 +72,7 @@ CommandState = Literal[
     "rejected",
     "completed",
     "needs_attention",
+    "awaiting_approval",
 ]
 COMMAND_STATES: tuple[str, ...] = get_args(CommandState)
 TERMINAL_STATES = frozenset({"confirmed", "failed", "rejected", "completed"})
@@ -355,6 +357,25 @@ class SeenDoc(_Document):
     nonce: Nonce | None = None
 
 
+class OutflowDoc(_Document):
+    """`outflows`: `_id` a txid, or `<txid>:<log index>` for a TRC20 Transfer log: an
+    outflow from a managed wallet that no journaled attempt explains (worker/reconcile.py).
+    Inserted once (the insert decides who counts it); `pause` is set once the wallet's
+    pause link exists, by the follower's lease holder only."""
+
+    txid: TxId
+    wallet: Address
+    asset: str  # "TRX", a token symbol, a contract's base58 address, or "TRC10:<id>"
+    amount: Annotated[int, strict_int(0)]  # sun or base units, capped at int64
+    what: str
+    block_number: Annotated[int, strict_int(0)]
+    block_id: str
+    block_time_ms: Annotated[int, strict_int(0)]
+    found_at: StoredDatetime
+    pause: str | None = None  # the pause link put on the wallet
+    nonce: Nonce | None = None
+
+
 class CursorDoc(_Document):
     """`chain`: `_id` "cursor"; the follower's last processed solidified block."""
 
@@ -381,4 +402,5 @@ DOCUMENTS: dict[str, type[_Document]] = {
     "fates": FateDoc,
     "seen": SeenDoc,
     "chain": CursorDoc,
+    "outflows": OutflowDoc,
 }

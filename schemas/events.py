@@ -64,6 +64,7 @@ __all__ = [
     "BroadcastPayload",
     "ConfirmedPayload",
     "ControlPayload",
+    "DecidedPayload",
     "Event",
     "EventFieldError",
     "EventFields",
@@ -97,6 +98,7 @@ EventState = Literal[
     "item.failed",
     "completed",
     "approval_required",
+    "decided",
     "paused",
     "resumed",
 ]
@@ -113,6 +115,7 @@ FAMILY_STATES: Final[dict[str, tuple[str, ...]]] = {
         "item.failed",
         "completed",
         "approval_required",
+        "decided",
         "failed",
         "rejected",
         "needs_attention",
@@ -322,6 +325,15 @@ class ControlPayload(_Frozen):
     details: dict[str, Any] | None = None
 
 
+class DecidedPayload(_Frozen):
+    """A payout.approve / payout.cancel took its decision on the waiting payout."""
+
+    payout_command_id: uuid.UUID
+    decision: Literal["approved", "cancelled"]
+    by: str  # the deciding publisher key id
+    reason: str
+
+
 class ApprovalRequiredPayload(_Frozen):
     """A payout above the approval threshold waits for `payout.approve` or `payout.cancel`."""
 
@@ -385,6 +397,7 @@ EventPayload = (
     | PayoutCompletedPayload
     | ControlPayload
     | ApprovalRequiredPayload
+    | DecidedPayload
 )
 STATE_PAYLOADS: Final[dict[str, type[BaseModel]]] = {
     "accepted": AcceptedPayload,
@@ -399,6 +412,7 @@ STATE_PAYLOADS: Final[dict[str, type[BaseModel]]] = {
     "item.failed": FailedPayload,
     "completed": PayoutCompletedPayload,
     "approval_required": ApprovalRequiredPayload,
+    "decided": DecidedPayload,
     "paused": ControlPayload,
     "resumed": ControlPayload,
 }

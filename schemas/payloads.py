@@ -9,6 +9,7 @@ field that is wrong, so the rejection names it.
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationInfo, field_validator
@@ -280,6 +281,26 @@ class StakeClaimRewardsPayload(CommandPayload):
     wallet: Address
 
 
+class PayoutDecisionPayload(CommandPayload):
+    """Approve or cancel a payout awaiting approval, named by its `command_id` (keys are
+    scoped per publisher key id, so an idempotency key could not name it across keys)."""
+
+    command_id: uuid.UUID
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class PayoutApprovePayload(PayoutDecisionPayload):
+    """Release a waiting payout; needs a key id with the approver role, never its own."""
+
+    command_type: ClassVar[str] = "payout.approve"
+
+
+class PayoutCancelPayload(PayoutDecisionPayload):
+    """End a waiting payout `rejected CANCELLED` (its own key id or an approver)."""
+
+    command_type: ClassVar[str] = "payout.cancel"
+
+
 PAYLOADS: dict[str, type[CommandPayload]] = {
     model.command_type: model
     for model in (
@@ -287,6 +308,8 @@ PAYLOADS: dict[str, type[CommandPayload]] = {
         TransferTrxPayload,
         TransferTrc20Payload,
         PayoutCreatePayload,
+        PayoutApprovePayload,
+        PayoutCancelPayload,
         StakeFreezePayload,
         StakeUnfreezePayload,
         StakeDelegatePayload,

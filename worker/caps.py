@@ -29,6 +29,8 @@ from worker.store import CommandStore, Doc
 
 __all__ = ["CapRefusal", "Caps", "resv_id"]
 
+_NO_LIMIT = 2**63 - 1
+
 
 def resv_id(ref: str, item: int, cap: str) -> str:
     return f"resv:{ref}:{item}:{cap}"
@@ -64,6 +66,28 @@ class Caps:
     ) -> CapRefusal | None:
         """Reserve `amount` of item `item` of command `ref` under cap `cap` for `key`
         (e.g. cap "destination", key "USDT:T…"); None when admitted. Idempotent."""
+        record, link = await self._append(ref, item, cap, key, limit, amount)
+        if int(link["total"]) <= int(record["limit"]):
+            return None
+        rid = resv_id(ref, item, cap)
+        await self._chains.append_once(record["chain"], f"{rid}:undo", -int(record["amount"]))
+        return CapRefusal(
+            cap,
+            str(record["key"]),
+            str(record["window"]),
+            int(record["limit"]),
+            int(link["total"]) - int(record["amount"]),
+            int(record["amount"]),
+        )
+
+    async def count(self, ref: str, item: int, cap: str, key: str, amount: int) -> int:
+        """Add `amount` to a running total with no limit (once); the total with it."""
+        _, link = await self._append(ref, item, cap, key, _NO_LIMIT, amount)
+        return int(link["total"])
+
+    async def _append(
+        self, ref: str, item: int, cap: str, key: str, limit: int, amount: int
+    ) -> tuple[Doc, Doc]:
         rid = resv_id(ref, item, cap)
         window = self.window()
         record: Doc = {
@@ -79,19 +103,9 @@ class Caps:
         if not await self._store.insert("cap_resv", record):
             stored = await self._store.get("cap_resv", rid)
             if stored is not None:
-                record = stored
+                record = stored  # a redo keeps the first try's window and amount
         link = await self._chains.append_once(record["chain"], rid, int(record["amount"]))
-        if int(link["total"]) <= int(record["limit"]):
-            return None
-        await self._chains.append_once(record["chain"], f"{rid}:undo", -int(record["amount"]))
-        return CapRefusal(
-            cap,
-            str(record["key"]),
-            str(record["window"]),
-            int(record["limit"]),
-            int(link["total"]) - int(record["amount"]),
-            int(record["amount"]),
-        )
+        return record, link
 
     async def release(self, ref: str, item: int, cap: str) -> None:
         """Give back an admitted reservation (once); nothing if it was refused or never made."""

@@ -10,7 +10,9 @@ from worker.caps import Caps
 from worker.settings import ControlsSettings
 from worker.switches import Switches
 
-__all__ = ["MoneyControls"]
+__all__ = ["APPROVAL_ITEM", "MoneyControls"]
+
+APPROVAL_ITEM = -1  # the approval counter is the batch's, not a line's
 
 
 class MoneyControls:
@@ -52,3 +54,16 @@ class MoneyControls:
 
     async def release(self, ref: str, item: int, cap: str) -> None:
         await self._caps.release(ref, item, cap)
+
+    async def approval_total(self, ref: str, asset: str, key_id: str, amount: int) -> int:
+        return await self._caps.count(ref, APPROVAL_ITEM, "approval", f"{asset}:{key_id}", amount)
+
+    async def release_approval_total(self, ref: str) -> None:
+        await self._caps.release(ref, APPROVAL_ITEM, "approval")
+
+    def is_approver(self, key_id: str) -> bool:
+        return "approver" in self._settings.roles.get(key_id, [])
+
+    @property
+    def approval_expiry_s(self) -> float:
+        return self._settings.approval_expiry_s

@@ -26,6 +26,7 @@ from typing import Any
 import structlog
 
 from handlers.ports import (
+    Approvals,
     ChainRules,
     CommandContext,
     CommandType,
@@ -77,6 +78,7 @@ class ChainServices:
     sleep: Callable[[float], Awaitable[None]]
     pool: Pool | None = None
     controls: Controls | None = None
+    approvals: Approvals | None = None
 
 
 class Executor:
@@ -217,6 +219,7 @@ class Executor:
             count_rebuild=self._metrics.rebuilds_total.inc,
             pool=chain.pool if chain else None,
             controls=chain.controls if chain else None,
+            approvals=chain.approvals if chain else None,
         )
         ref = command["ref"]
         if context.expires_at <= self._clock() and not await self._gates.is_open(ref):

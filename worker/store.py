@@ -72,6 +72,7 @@ COLLECTIONS = (
     "cap_resv",
     "outflows",  # unexplained outflows found by reconciliation
     "resolutions",  # operators' resolutions of needs_attention
+    "approvals",  # payouts awaiting approval, by command_id
     "decisions",  # approvals: approve, cancel or expire, first insert wins
 )
 

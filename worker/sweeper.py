@@ -15,7 +15,7 @@ does not stop the round.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import structlog
@@ -46,6 +46,7 @@ class Sweeper:
         retention_days: int,
         command_timeout_s: float = 60.0,
         clock: Callable[[], datetime] | None = None,
+        duties: tuple[Callable[[], Awaitable[int]], ...] = (),
     ) -> None:
         self._store = store
         self._leases = leases
@@ -57,6 +58,7 @@ class Sweeper:
         self._retention = timedelta(days=retention_days)
         self._clock = clock or (lambda: datetime.now(UTC))
         self._cursor: str | None = None  # where the next page of markers starts
+        self._duties = duties  # more periodic work each round, e.g. expiring approvals
 
     async def sweep_once(self, limit: int = 50) -> int:
         """One page of markers: take over and finish what is stuck; the number taken over."""
@@ -156,6 +158,8 @@ class Sweeper:
         while not stop.is_set():
             try:
                 await self.sweep_once()
+                for duty in self._duties:
+                    await duty()
                 if loop.time() >= next_cleanup_s:
                     await self.cleanup_once()
                     next_cleanup_s = loop.time() + cleanup_interval_s

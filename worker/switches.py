@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from schemas.events import ControlPayload, make_event
+from schemas.events import ControlPayload, Event, make_event
 from worker.errors import PermanentError
 from worker.outbox import Outbox, event_doc
 from worker.store import CommandStore, Doc
@@ -69,6 +69,7 @@ class Switches:
         self._outbox = outbox
         self._clock = clock
         self._hints: dict[str, int] = {}
+        self._announced: set[str] = set()  # head links whose event is known to be stored
 
     async def state(self, scope: str) -> Switch:
         head = await self._head(scope)
@@ -160,27 +161,26 @@ class Switches:
                 return link
 
     async def _announce(self, link: Doc) -> None:
-        state = "paused" if link["paused"] else "resumed"
-        event = make_event(
-            family="control",
-            state=state,
-            payload=ControlPayload(
-                scope=link["scope"],
-                link=link["_id"],
-                reason=link["reason"],
-                by=link["by"],
-                lifts=link["lifts"],
-                note=SIGNED_CONTINUE if link["paused"] else None,
-                details=link["details"] or None,
-            ),
-            command_id=None,
-            idempotency_key=None,
-            occurred_at=link["at"],
-            command_ref=f"switch:{link['_id']}",
-        )
+        event = _event_of(link)
         await self._outbox.add(event_doc(event, correlation_id=None, created_at=link["at"]))
+        self._announced.add(link["_id"])
+
+    async def _ensure_announced(self, link: Doc) -> None:
+        """A writer that died between its link and its event leaves a switch nobody was
+        told of: whoever reads that head first stores the event (once per process)."""
+        if link["_id"] in self._announced:
+            return
+        if await self._store.get("events", str(_event_of(link).event_id)) is None:
+            await self._announce(link)
+        self._announced.add(link["_id"])
 
     async def _head(self, scope: str) -> Doc | None:
+        latest = await self._read_head(scope)
+        if latest is not None:
+            await self._ensure_announced(latest)
+        return latest
+
+    async def _read_head(self, scope: str) -> Doc | None:
         number, latest = self._hints.get(scope, 0), None
         if number:
             latest = await self._store.get("switches", f"{scope}:{number}")
@@ -191,3 +191,24 @@ class Switches:
         if number:
             self._hints[scope] = number
         return latest
+
+
+def _event_of(link: Doc) -> Event:
+    """The switch's event: its id derives from the link, so storing it twice stores one."""
+    return make_event(
+        family="control",
+        state="paused" if link["paused"] else "resumed",
+        payload=ControlPayload(
+            scope=link["scope"],
+            link=link["_id"],
+            reason=link["reason"],
+            by=link["by"],
+            lifts=link["lifts"],
+            note=SIGNED_CONTINUE if link["paused"] else None,
+            details=link["details"] or None,
+        ),
+        command_id=None,
+        idempotency_key=None,
+        occurred_at=link["at"],
+        command_ref=f"switch:{link['_id']}",
+    )

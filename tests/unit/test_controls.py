@@ -248,3 +248,18 @@ async def test_a_pause_stops_the_rebuild_of_an_attempt_proven_absent() -> None:
     [attention] = [e["event"]["payload"] for e in world.events.of("transfer.needs_attention")]
     assert attention["code"] == "PAUSED" and "incident" in attention["message"]
     assert len(world.store.collections["tx_attempts"]) == 1, "no attempt 2 signed"
+
+
+async def test_a_switch_whose_writer_died_before_its_event_is_announced_by_the_next_reader() -> (
+    None
+):
+    world, _ = await _world()
+    link = {"_id": "global:1", "scope": "global", "n": 1, "paused": True, "reason": "r",
+            "by": "ops", "at": world.now, "lifts": None, "details": {}}  # fmt: skip
+    await world.store.insert("switches", link)  # the writer died here
+    assert await world.switches.blocking(asset="TRX") is not None
+    kinds = [e["routing_key"] for e in world.store.collections["events"].values()]
+    assert kinds.count("control.paused") == 1
+    assert await world.switches.blocking(asset="TRX") is not None
+    kinds = [e["routing_key"] for e in world.store.collections["events"].values()]
+    assert kinds.count("control.paused") == 1, "announced once"

@@ -124,7 +124,7 @@ class World:
         self.pipeline, self.executor, self.outbox = wired.pipeline, wired.executor, wired.outbox
         self.metrics, self.leases = wired.metrics, wired.leases
         self.sweeper, self.follower = wired.sweeper, wired.follower
-        self.switches = wired.switches
+        self.switches, self.approvals = wired.switches, wired.approvals
 
     def registry_override(self, kind: str, handler: Any) -> None:
         """Swap one command type's handler, keeping its payload and "has effects" test."""

@@ -181,7 +181,7 @@ async def test_every_document_the_worker_writes_is_its_model() -> None:
             parsed = model.from_mongo(doc)
             assert model.from_mongo(parsed.to_mongo()) == parsed
             seen.add(collection)
-    chain_side = {"tx_attempts", "txids", "inflight", "fates", "seen", "chain"}
+    chain_side = {"tx_attempts", "txids", "inflight", "fates", "seen", "chain", "outflows"}
     assert seen == set(DOCUMENTS) - chain_side, "each wallet-side collection was written"
 
 

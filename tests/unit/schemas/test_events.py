@@ -68,6 +68,7 @@ def test_event_types_cover_every_family_and_state() -> None:
                 "item.failed",
                 "completed",
                 "approval_required",
+                "decided",
                 "failed",
                 "rejected",
                 "needs_attention",
@@ -82,7 +83,7 @@ def test_event_types_cover_every_family_and_state() -> None:
         "wallet.rejected",
         "command.rejected",
     }
-    assert len(EVENT_TYPES) == len(set(EVENT_TYPES)) == 29
+    assert len(EVENT_TYPES) == len(set(EVENT_TYPES)) == 30
     assert REJECTION_CODES == (
         "INVALID_COMMAND",
         "UNAUTHENTICATED",

@@ -45,7 +45,7 @@ def test_one_schema_per_command_and_event_type() -> None:
     assert set(schemas) == {f"command.{t}.json" for t in COMMAND_TYPES} | {
         f"event.{t}.json" for t in EVENT_TYPES
     }
-    assert len(schemas) == 11 + 29  # needs_attention (7), payout items (9), controls (10)
+    assert len(schemas) == 13 + 30  # needs_attention (7), payout items (9), controls (10)
 
 
 def test_command_schemas_describe_the_envelope_with_that_payload() -> None:
@@ -103,7 +103,7 @@ def test_schema_command_writes_identical_files_twice(tmp_path: Path, capsys) -> 
     assert main(["schema", "--out", str(first)]) == 0
     assert main(["schema", "--out", str(second)]) == 0
     assert main(["schema", "--out", str(first)]) == 0  # over an existing export
-    assert "wrote 40 JSON Schemas to" in capsys.readouterr().out
+    assert "wrote 43 JSON Schemas to" in capsys.readouterr().out
     written = _read_all(first)
     assert written == _read_all(second)
     assert set(written) == set(json_schemas())
@@ -123,7 +123,7 @@ def test_schema_command_needs_no_settings(tmp_path: Path) -> None:
         cwd=ROOT,
     )
     assert result.returncode == 0, result.stderr
-    assert len(list(tmp_path.glob("*.json"))) == 40
+    assert len(list(tmp_path.glob("*.json"))) == 43
 
 
 def test_schema_command_reports_an_unwritable_directory(tmp_path: Path, capsys) -> None:

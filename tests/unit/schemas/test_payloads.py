@@ -63,6 +63,8 @@ VALID: dict[str, dict[str, Any]] = {
     "stake.vote": {"wallet": WALLET, "votes": [{"witness": OTHER, "count": 3}]},
     "stake.withdraw_unfrozen": {"wallet": WALLET},
     "stake.claim_rewards": {"wallet": WALLET},
+    "payout.approve": {"command_id": "1b4e28ba-2fa1-11d2-883f-0016d3cca427", "reason": "ok"},
+    "payout.cancel": {"command_id": "1b4e28ba-2fa1-11d2-883f-0016d3cca427", "reason": "no"},
 }
 
 
@@ -97,7 +99,7 @@ def with_(command_type: str, **changes: Any) -> dict[str, Any]:
 
 def test_every_command_type_has_a_valid_example_and_a_model() -> None:
     assert set(VALID) == set(PAYLOADS) == set(COMMAND_TYPES)
-    assert len(COMMAND_TYPES) == 11
+    assert len(COMMAND_TYPES) == 13
     for command_type, payload in VALID.items():
         command = parse_command(body(command_type, payload))
         assert type(command.payload) is PAYLOADS[command_type]
@@ -115,12 +117,18 @@ def test_every_payload_rejects_unknown_fields_and_non_objects(command_type: str)
 
 @pytest.mark.parametrize(
     "command_type",
-    [t for t in sorted(VALID) if t != "wallet.create"],
+    [t for t in sorted(VALID) if t not in ("wallet.create", "payout.approve", "payout.cancel")],
 )
 def test_every_wallet_field_must_be_an_address(command_type: str) -> None:
     field = "source_wallet" if command_type == "payout.create" else "wallet"
     found = errors(command_type, with_(command_type, **{field: USDT[:-1] + "u"}))
     assert found == {f"payload.{field}": "not a TRON address: bad checksum"}
+
+
+def test_a_payout_decision_names_the_waiting_payout_by_command_id_and_gives_a_reason() -> None:
+    found = errors("payout.approve", {"command_id": "order-42", "reason": "ok"})
+    assert set(found) == {"payload.command_id"}
+    assert set(errors("payout.cancel", {"command_id": str(uuid.uuid4())})) == {"payload.reason"}
 
 
 def test_wallet_create_defaults_and_label_rules() -> None:
