@@ -147,6 +147,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event, *, burst: bool = F
                 tasks.create_task(outbox.run(stop, ws.relay_interval_s))
                 tasks.create_task(sweeper.run(stop, ws.sweep_interval_s, ws.cleanup_interval_s))
                 tasks.create_task(follower.run(stop))
+                tasks.create_task(wired.balance_check.run(stop))  # judges where the follower runs
                 if burst:
                     tasks.create_task(_stop_when_drained(broker, store, consumer, stop))
                 log.info("worker started", queues=len(broker.topology.work_queues))

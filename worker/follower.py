@@ -9,6 +9,8 @@ transactions are in flight:
 - a block is accepted only if its number is the next one and its parentHash is
   the cursor's block id; a block past the node's solidified head (`{}`) means
   wait, never skip (a failover may land on a lagging node);
+- every block goes to reconciliation first (worker/reconcile.py): an outflow from a
+  managed wallet that no journaled attempt explains pauses that wallet;
 - every transaction of an attempt in flight, or owned by a managed wallet, is
   recorded as `seen`; an attempt found in a block gets its fate, `confirmed`
   (contractRet SUCCESS) or `failed` (with the node's reason);
@@ -40,19 +42,12 @@ from worker.leases import FOLLOWER_REF, Lease, Leases
 from worker.loops import Backoff
 from worker.metrics import Metrics
 from worker.ports import SolidBlock, TronNode
+from worker.reconcile import Reconciler, owner_hex
 from worker.store import CommandStore, Doc
 
 __all__ = ["ChainFollower", "receipt_figures"]
 
 log = structlog.get_logger()
-
-
-def _owner_hex(transaction: dict[str, Any]) -> str | None:
-    try:
-        value = transaction["raw_data"]["contract"][0]["parameter"]["value"]
-        return str(value["owner_address"]).lower()
-    except (KeyError, IndexError, TypeError):
-        return None
 
 
 def receipt_figures(transaction: dict[str, Any], receipt: dict[str, Any]) -> dict[str, Any]:
@@ -92,6 +87,7 @@ class ChainFollower:
         managed_addresses: Callable[[], Awaitable[set[str]]],
         poll_interval_s: float,
         clock: Callable[[], datetime] | None = None,
+        reconciler: Reconciler | None = None,
     ) -> None:
         self._node = node
         self._journal = journal
@@ -102,6 +98,7 @@ class ChainFollower:
         self._poll_interval_s = poll_interval_s
         self._clock = clock or (lambda: datetime.now(UTC))
         self._cursor: Doc | None = None
+        self._reconciler = reconciler
 
     async def run(self, stop: asyncio.Event) -> None:
         """Contend for the follower's lease and walk the chain while holding it."""
@@ -181,10 +178,13 @@ class ChainFollower:
         managed = await self._managed_addresses() if block.transactions else set()
         receipts = {receipt.get("id"): receipt for receipt in block.receipts}
         where = {"block_number": block.number, "block_id": block.id}
+        if self._reconciler is not None:
+            # Before any fate: an attempt's outflow is summed before it stops being in flight.
+            await self._reconciler.check_block(block, managed, inflight)
         for transaction in block.transactions:
             txid = str(transaction.get("txID", ""))
             tracked = inflight.pop(txid, None)
-            if tracked is None and _owner_hex(transaction) not in managed:
+            if tracked is None and owner_hex(transaction) not in managed:
                 continue
             await self._journal.see(txid, {**where, "block_time_ms": block.timestamp_ms})
             if tracked is None:

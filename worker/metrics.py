@@ -126,6 +126,22 @@ class Metrics:
             registry=r,
         )
 
+        # Reconciliation (worker/reconcile.py)
+        self.unexplained_outflow_total = Counter(
+            "tron_worker_unexplained_outflow",
+            "Outflows from a managed wallet that no journaled attempt explains (each pauses "
+            "the wallet), by asset",
+            ["asset"],
+            registry=r,
+        )
+        self.wallet_balance_drift_sun = Gauge(
+            "tron_worker_wallet_balance_drift_sun",
+            "A hot wallet's node balance minus the balance the journal predicts since this "
+            "process's baseline (worker/reconcile.py); set only where the follower runs",
+            ["wallet"],
+            registry=r,
+        )
+
     def exposition(self) -> bytes:
         """The text format scraped at /metrics."""
         return generate_latest(self.registry)

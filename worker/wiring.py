@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from handlers import COMMAND_TYPES
 from handlers.ports import ChainRules, CommandType, TokenRef
+from worker.approvals import StoreApprovals
 from worker.auth import Authenticator
 from worker.caps import Caps
 from worker.claims import Claims
@@ -28,6 +29,7 @@ from worker.outbox import Outbox
 from worker.pipeline import Pipeline
 from worker.pool import HotWalletPool
 from worker.ports import BrokerPort, EventSink, TronNode
+from worker.reconcile import BalanceCheck, Reconciler
 from worker.records import Commands, Gates, ManagedAddresses, StoreWallets
 from worker.reservations import Reservations
 from worker.retries import Retrier
@@ -50,6 +52,8 @@ class Wired:
     leases: Leases
     metrics: Metrics
     switches: Switches
+    approvals: StoreApprovals
+    balance_check: BalanceCheck
 
 
 def build_pipeline(
@@ -88,6 +92,7 @@ def build_pipeline(
     )
     journal = Journal(store, clock)
     switches = Switches(store, outbox, clock)
+    approvals = StoreApprovals(store, commands, clock)
     chain = ChainServices(
         node=node,
         journal=journal,
@@ -114,6 +119,7 @@ def build_pipeline(
         controls=MoneyControls(
             settings.controls, switches, Caps(store, clock, settings.controls.window_zone)
         ),
+        approvals=approvals,
     )
     executor = Executor(
         chain=chain,
@@ -156,6 +162,15 @@ def build_pipeline(
         retention_days=ws.retention_days,
         command_timeout_s=ws.command_timeout_s,
         clock=clock,
+        duties=(approvals.expire_due,),
+    )
+    reconciler = Reconciler(
+        store,
+        switches,
+        outbox,
+        metrics,
+        tokens={t.address: t.symbol for t in settings.tokens.allowed},
+        clock=clock,
     )
     follower = ChainFollower(
         node,
@@ -168,5 +183,25 @@ def build_pipeline(
         ),
         poll_interval_s=settings.chain.follower_interval_s,
         clock=clock,
+        reconciler=reconciler,
     )
-    return Wired(pipeline, executor, outbox, sweeper, follower, leases, metrics, switches)
+    balance_check = BalanceCheck(
+        store,
+        node,
+        journal,
+        reconciler,
+        metrics,
+        interval_s=settings.controls.balance_check_interval_s,
+    )
+    return Wired(
+        pipeline,
+        executor,
+        outbox,
+        sweeper,
+        follower,
+        leases,
+        metrics,
+        switches,
+        approvals=approvals,
+        balance_check=balance_check,
+    )

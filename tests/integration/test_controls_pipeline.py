@@ -308,3 +308,98 @@ async def test_a_usdt_pause_rejects_the_queued_payouts_lets_the_signed_land_and_
         seen.append(message.routing_key)
     assert await database.outbox.count_documents({}) == 0
     assert await worker.stop() == 0
+
+
+KEYS = {
+    "billing": "billing-secret-0123456789abcdef",
+    "boss": "boss-secret-0123456789abcdef",
+}
+
+
+def _signed(body: bytes, key_id: str) -> aio_pika.Message:
+    import hashlib
+    import hmac
+
+    signature = hmac.new(KEYS[key_id].encode(), body, hashlib.sha256).hexdigest()
+    return aio_pika.Message(body, headers={"x-key-id": key_id, "x-signature": signature})
+
+
+def _decision(kind: str, command_id: str, reason: str) -> bytes:
+    return json.dumps(
+        {
+            "command_id": str(uuid.uuid4()),
+            "idempotency_key": f"{kind}-{uuid.uuid4().hex}",
+            "type": kind,
+            "schema_version": 1,
+            "issued_at": datetime.now(UTC).isoformat(),
+            "payload": {"command_id": command_id, "reason": reason},
+        }
+    ).encode()
+
+
+async def test_approval_waits_refuses_its_own_key_passes_another_cancel_and_expiry_release(
+    make_worker,
+    amqp,
+    namespace,
+    devnet,
+    database,
+):
+    from tests.integration.test_wallet_pipeline import _events, wallet_command
+
+    worker = await _start(
+        make_worker,
+        devnet,
+        TRON_WORKER_AMQP__REQUIRE_SIGNATURE="true",
+        TRON_WORKER_AMQP__HMAC_KEYS=json.dumps(KEYS),
+        TRON_WORKER_CONTROLS__ROLES=json.dumps({"boss": ["approver"]}),
+        TRON_WORKER_CONTROLS__LIMITS=json.dumps({"TRX": {"approval_above": 5_000_000}}),
+        TRON_WORKER_CONTROLS__APPROVAL_EXPIRY_S="4",
+    )
+    channel, events = await _events(amqp, namespace)
+    commands = await channel.get_exchange(f"{namespace}.commands")
+    body = wallet_command(count=1, purpose="hot")
+    await commands.publish(_signed(body, "billing"), "command.wallet.create")
+    [created] = [m for m in await _until(events, {"wallet.created"}, 30)][-1:]
+    wallet = json.loads(created.body)["payload"]["addresses"][0]
+    await _post(devnet, "/devnet/fund", {"address": wallet, "amount_sun": 100_000_000})
+    someone = PrivateKey.random().public_key.to_base58check_address()
+    await _post(devnet, "/devnet/fund", {"address": someone, "amount_sun": 1})
+    lines = [{"to": someone, "amount": 6_000_000, "reference": "big"}]
+
+    big = payout("TRX", lines, wallet)
+    await commands.publish(_signed(big, "billing"), "command.payout.create")
+    [required] = (await _until(events, {"payout.approval_required"}, 30))[-1:]
+    assert json.loads(required.body)["payload"]["total_amount"] == 6_000_000
+    assert await database.tx_attempts.count_documents({}) == 0, "nothing signed while waiting"
+    big_id = json.loads(big)["command_id"]
+    own = _decision("payout.approve", big_id, "looks fine to me")
+    await commands.publish(_signed(own, "billing"), "command.payout.approve")
+    [refused] = (await _terminal(events, 1)).values()
+    assert refused["payload"]["code"] == "NOT_APPROVER", refused
+    approve = _decision("payout.approve", big_id, "invoice 77 checked")
+    await commands.publish(_signed(approve, "boss"), "command.payout.approve")
+    ended = await _terminal(events, 1)  # the payout (an approve ends with payout.decided)
+    assert {e["type"] for e in ended.values()} == {"payout.completed"}, ended
+    assert await balance_sun(devnet, someone) == 6_000_001
+
+    cancelled = payout("TRX", lines, wallet)
+    await commands.publish(_signed(cancelled, "billing"), "command.payout.create")
+    await _until(events, {"payout.approval_required"}, 30)
+    cancel = _decision("payout.cancel", json.loads(cancelled)["command_id"], "sent twice")
+    await commands.publish(_signed(cancel, "billing"), "command.payout.cancel")
+    [ended_cancelled] = (await _terminal(events, 1)).values()
+    assert ended_cancelled["payload"]["code"] == "CANCELLED", ended_cancelled
+
+    lapsed = payout("TRX", lines, wallet)
+    await commands.publish(_signed(lapsed, "billing"), "command.payout.create")
+    [expired] = (await _terminal(events, 1)).values()
+    assert expired["payload"]["code"] == "APPROVAL_EXPIRED", expired
+    assert await balance_sun(devnet, someone) == 6_000_001, "only the approved one paid"
+    assert await database.tx_attempts.count_documents({}) == 1
+    # The cancelled and the lapsed payouts gave back what they counted toward the key's day.
+    links = [doc async for doc in database.cap_links.find({})]
+    totals = {}
+    for link in sorted(links, key=lambda doc: doc["n"]):  # each chain's head total
+        totals[link["chain"]] = link["total"]
+    assert list(totals.values()) == [6_000_000], totals
+    assert await worker.stop() == 0

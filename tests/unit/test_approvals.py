@@ -116,6 +116,7 @@ async def test_a_cancel_rejects_the_payout_and_releases_its_reservations() -> No
 async def test_an_unapproved_payout_expires_and_releases_its_reservations(hours: int) -> None:
     world, wallet = await _world(expiry_s=hours * 3600)
     payout_id, _ = await _send(world, "payout.create", "big", _payout(wallet, 3000), "billing")
+    assert world.approvals.expire_due in world.sweeper._duties, "every sweep round expires"
     assert await world.approvals.expire_due() == 0, "not yet"
     world.now += timedelta(hours=hours, seconds=1)
     assert await world.approvals.expire_due() == 1
