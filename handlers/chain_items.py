@@ -136,6 +136,17 @@ async def advance(
         # A crash may have come between journaling and tracking: track again (idempotent),
         # or the follower would never decide this attempt.
         await deps.journal.track(latest, deps.command_key)
+        waited_s = (deps.now() - latest["created_at"]).total_seconds()
+        if waited_s > deps.chain.attention_after_s:
+            # Not terminal: when the follower decides after all, it wakes the command.
+            message = (
+                f"attempt {latest['attempt']} ({latest['txid']}) has waited {waited_s:.0f} s "
+                "for the chain follower to decide its fate (is the follower running, "
+                "is a node answering?)"
+            )
+            return ItemResult(
+                "attention", txid=latest["txid"], code="FATE_UNDECIDED", message=message
+            )
         await _broadcast(deps, item, latest)
         return ItemResult("pending", txid=latest["txid"], attempt=latest["_id"])
     return await _settle(deps, kind, item, latest, fate)

@@ -290,6 +290,7 @@ class ChainRules:
     fee_margin: float = 1.2  # on the energy estimate
     max_fee_limit_sun: int = 50_000_000
     tokens: tuple[TokenRef, ...] = ()
+    attention_after_s: float = 3600.0  # a journaled attempt undecided this long: attention
 
     def token(self, name: str) -> TokenRef | None:
         """An allow-listed token by symbol or contract address."""

@@ -139,8 +139,9 @@ class Executor:
                 # Free the command at once for the retry delivery (or the sweeper).
                 await self._leases.release(lease)
             raise
-        if isinstance(outcome, Pending):
-            # Whoever wakes it (the follower's marker, then the sweeper) may take it at once.
+        if isinstance(outcome, (Pending, NeedsAttention)):
+            # Whoever wakes it (the follower's marker, then the sweeper, or an operator's
+            # resolve) may take it at once.
             await self._leases.release(lease)
         await self._outbox.flush(emitted)
         return outcome

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from handlers import COMMAND_TYPES
 from handlers.ports import ChainRules, CommandType, TokenRef
 from worker.approvals import StoreApprovals
+from worker.attention import UndecidedFates
 from worker.auth import Authenticator
 from worker.caps import Caps
 from worker.claims import Claims
@@ -107,6 +108,7 @@ def build_pipeline(
             tokens=tuple(
                 TokenRef(t.symbol, t.address, t.decimals) for t in settings.tokens.allowed
             ),
+            attention_after_s=settings.controls.attention_after_s,
         ),
         sleep=sleep,
         pool=HotWalletPool(
@@ -162,7 +164,12 @@ def build_pipeline(
         retention_days=ws.retention_days,
         command_timeout_s=ws.command_timeout_s,
         clock=clock,
-        duties=(approvals.expire_due,),
+        duties=(
+            approvals.expire_due,
+            UndecidedFates(
+                store, commands, attention_after_s=settings.controls.attention_after_s, clock=clock
+            ).wake_overdue,
+        ),
     )
     reconciler = Reconciler(
         store,
