@@ -67,6 +67,9 @@ __all__ = ["BalanceCheck", "Finding", "Flows", "Reconciler", "owner_hex", "read_
 log = structlog.get_logger()
 
 OUTFLOW_CODE = "UNEXPLAINED_OUTFLOW"
+# The cursor this few blocks past this process's sums: it is still following, mid-block
+# (skip the round); further: another process follows (forget the baselines).
+_MID_BLOCK_LAG = 10
 PAUSED_BY = "reconciliation"
 _CALLS = {"a9059cbb": "transfer", "095ea7b3": "approve"}  # selector -> name; amount is arg 2
 _AMOUNT_FIELDS = ("amount", "frozen_balance", "balance", "unfreeze_balance")
@@ -422,9 +425,11 @@ class BalanceCheck:
         """One round: the drift (sun) of each hot wallet judged now, by address."""
         sums = self._reconciler
         cursor = await self._journal.cursor()
+        if cursor is not None and sums.through is not None and cursor["number"] != sums.through:
+            if cursor["number"] <= sums.through + _MID_BLOCK_LAG:
+                return {}  # this process is mid-block: judge next round, baselines kept
         if sums.through is None or cursor is None or cursor["number"] != sums.through:
-            # Another process follows the chain (or this one is mid-block): its sums are
-            # not this process's to judge with.
+            # Another process follows the chain: its sums are not this one's to judge with.
             self._baselines.clear()
             self._reported.clear()
             self._metrics.wallet_balance_drift_sun.clear()

@@ -445,8 +445,12 @@ async def test_only_the_process_following_the_chain_judges(world: ReconcileWorld
     check = world.wired.balance_check
     _set_balance(world, wallet, 1)
     assert await check.check_once() == {wallet: 0}
-    world.store.collections["chain"]["cursor"]["number"] += 5  # another process moved on
+    world.store.collections["chain"]["cursor"]["number"] += 1  # mid-block: skip, keep
     assert await check.check_once() == {}
+    assert check._baselines, "a block in progress keeps the baselines"
+    world.store.collections["chain"]["cursor"]["number"] += 20  # another process moved on
+    assert await check.check_once() == {}
+    assert not check._baselines
     sample = world.metrics.registry.get_sample_value(
         "tron_worker_wallet_balance_drift_sun", {"wallet": wallet}
     )
