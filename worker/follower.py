@@ -23,13 +23,17 @@ transactions are in flight:
   `unknown`, which the command turns into needs_attention, never a rebuild.
 
 After deciding a fate the follower marks the command active, so the sweeper
-takes it over and its handler acts on the fate (emit, finish, or rebuild).
+takes it over and its handler acts on the fate (emit, finish, or rebuild). A fate
+`confirmed` or `failed` whose insert this decision won also counts the receipt's fee
+(by the asset moved) and, for a DelegateResource of energy, the sun delegated: a redo of
+the block finds the stored fate and counts nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -49,6 +53,8 @@ __all__ = ["ChainFollower", "receipt_figures"]
 
 log = structlog.get_logger()
 
+_ENERGY = 1  # core.ResourceCode ENERGY, as a DelegateResource plan's `fields.resource`
+
 
 def receipt_figures(transaction: dict[str, Any], receipt: dict[str, Any]) -> dict[str, Any]:
     """What the events report of an included transaction, from its block and receipt."""
@@ -62,6 +68,10 @@ def receipt_figures(transaction: dict[str, Any], receipt: dict[str, Any]) -> dic
         "net_fee_sun": int(result.get("net_fee", 0)),
         "result_message": _text(receipt.get("resMessage")),
         "logs": list(receipt.get("log", [])),
+        # What a staking contract moved (java-tron's TransactionInfo; absent: 0).
+        "withdraw_amount": int(receipt.get("withdraw_amount", 0)),
+        "withdraw_expire_amount": int(receipt.get("withdraw_expire_amount", 0)),
+        "unfreeze_amount": int(receipt.get("unfreeze_amount", 0)),
     }
 
 
@@ -208,7 +218,15 @@ class ChainFollower:
     async def _decide(self, tracked: Doc, fate: str, details: dict[str, Any]) -> None:
         """Fate, then wake-up, then stop tracking: a crash anywhere in between leaves the
         attempt tracked, and the redo of this block (the cursor did not move) finishes."""
-        await self._journal.decide(tracked, fate, details)
+        # What the counters need is read first: a failed read fails the step before the
+        # fate exists, so the redo still counts.
+        plan = await self._plan(tracked) if fate in ("confirmed", "failed") else None
+        # The store keeps a writer's own nonce (worker/store.py): the fate that stands is
+        # this decision's only if it carries this one; a redo's insert loses to the first.
+        nonce = uuid.uuid4().hex
+        stored = await self._journal.decide(tracked, fate, {**details, "nonce": nonce})
+        if plan is not None and stored.get("nonce") == nonce:
+            self._count(plan, fate, int(details.get("fee_sun", 0)))
         # Wake the command: the sweeper takes it over and its handler acts on the fate.
         await self._store.insert(
             "active",
@@ -221,6 +239,21 @@ class ChainFollower:
         await self._journal.untrack(tracked)
         self._metrics.fates_total.labels(fate).inc()
         log.info("attempt decided", attempt=tracked["attempt"], txid=tracked["_id"], fate=fate)
+
+    async def _plan(self, tracked: Doc) -> dict[str, Any]:
+        """The journaled attempt's plan (what it moves), read by `_id`; {} when there is none."""
+        attempt = await self._store.get("tx_attempts", tracked["attempt"])
+        return dict((attempt or {}).get("plan") or {})
+
+    def _count(self, plan: dict[str, Any], fate: str, fee_sun: int) -> None:
+        """Count what an included transaction of this worker cost and, once confirmed,
+        the energy it delegated (plan shapes: handlers/trc20.py, handlers/stake.py)."""
+        asset = str(plan.get("symbol") or plan.get("token") or "TRX")
+        self._metrics.fees_burned_sun_total.labels(asset).inc(max(0, fee_sun))
+        fields = plan.get("fields") or {}
+        delegated = plan.get("contract_type") == "DelegateResourceContract"
+        if fate == "confirmed" and delegated and fields.get("resource") == _ENERGY:
+            self._metrics.energy_delegated_total.inc(max(0, int(fields.get("balance", 0))))
 
 
 async def _wait(stop: asyncio.Event, timeout_s: float) -> None:

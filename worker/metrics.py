@@ -142,6 +142,47 @@ class Metrics:
             registry=r,
         )
 
+        # Wallet resources: node readings of each hot and staking wallet, set by every
+        # process's balance check round (worker/reconcile.py BalanceCheck); a wallet's series
+        # goes when the wallet does.
+        self.wallet_balance_sun = Gauge(
+            "tron_worker_wallet_balance_sun",
+            "A hot or staking wallet's TRX balance (sun) as the node reported it at the last "
+            "balance check round (head view, getaccount)",
+            ["wallet"],
+            registry=r,
+        )
+        self.wallet_energy_available = Gauge(
+            "tron_worker_wallet_energy_available",
+            "Energy a hot or staking wallet could spend at the last balance check round "
+            "(EnergyLimit - EnergyUsed, never negative)",
+            ["wallet"],
+            registry=r,
+        )
+        self.wallet_bandwidth_available = Gauge(
+            "tron_worker_wallet_bandwidth_available",
+            "Bandwidth points a hot or staking wallet could spend at the last balance check "
+            "round: free allowance left plus staked allowance left, each never negative",
+            ["wallet"],
+            registry=r,
+        )
+        # What the chain took and did, counted by the chain follower (worker/follower.py)
+        # once per fate it decided (the fate's insert won: a redo of the block counts nothing).
+        self.fees_burned_sun_total = Counter(
+            "tron_worker_fees_burned_sun",
+            "TRX (sun) the receipts of this worker's confirmed or failed transactions charged "
+            "(the receipt's fee: energy, bandwidth, memo, activation), by the asset the "
+            "transaction moved (TRX for TRX transfers and system contracts, else the token)",
+            ["asset"],
+            registry=r,
+        )
+        self.energy_delegated_total = Counter(
+            "tron_worker_energy_delegated",
+            "Staked TRX (sun, not energy units) whose energy this worker's confirmed "
+            "DelegateResource transactions delegated",
+            registry=r,
+        )
+
     def exposition(self) -> bytes:
         """The text format scraped at /metrics."""
         return generate_latest(self.registry)

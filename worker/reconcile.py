@@ -37,6 +37,11 @@ solidified cursor, so a wallet is judged only when quiet: none of its attempts i
 after its balance was read, and its sums unchanged during the check; otherwise it waits
 for the next round. Others' transactions not yet solidified (an inflow, an outflow) show
 as drift until the follower passes them.
+
+Wallet resources. The same round, in every process (node readings, not the journal's
+predictions), reads each hot and staking wallet once (its account, and its energy) and
+sets its balance, energy and bandwidth gauges; a wallet that is no longer there loses
+its series. Nothing polls per wallet besides this round.
 """
 
 from __future__ import annotations
@@ -62,7 +67,15 @@ from worker.store import CommandStore, Doc
 from worker.switches import Switches, scope_of
 from worker.txbuild import address_from_base58, address_to_base58, decode_raw
 
-__all__ = ["BalanceCheck", "Finding", "Flows", "Reconciler", "owner_hex", "read_contract"]
+__all__ = [
+    "BalanceCheck",
+    "Finding",
+    "Flows",
+    "Reconciler",
+    "bandwidth_available",
+    "owner_hex",
+    "read_contract",
+]
 
 log = structlog.get_logger()
 
@@ -73,6 +86,7 @@ _MID_BLOCK_LAG = 10
 PAUSED_BY = "reconciliation"
 _CALLS = {"a9059cbb": "transfer", "095ea7b3": "approve"}  # selector -> name; amount is arg 2
 _AMOUNT_FIELDS = ("amount", "frozen_balance", "balance", "unfreeze_balance")
+_RESOURCE_PURPOSES = ("hot", "staking")  # wallets whose resources are shown as gauges
 
 
 def read_contract(transaction: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
@@ -361,6 +375,15 @@ def _event(finding: Finding, block: SolidBlock, pause: str) -> Event:
     )
 
 
+def bandwidth_available(resource: Mapping[str, Any]) -> int:
+    """Bandwidth points left, from getaccountresource's figures: the free allowance left
+    plus the staked one left, each never negative (after an unfreeze NetUsed can exceed
+    NetLimit; that must not eat into the free allowance)."""
+    free = _int(resource.get("freeNetLimit")) - _int(resource.get("freeNetUsed"))
+    staked = _int(resource.get("NetLimit")) - _int(resource.get("NetUsed"))
+    return max(0, free) + max(0, staked)
+
+
 def _int(value: Any, base: int = 10) -> int:
     """A number from a node's JSON (or hex, base 16); 0 for what is not one: reconciliation
     must never stop the follower over a field it cannot read."""
@@ -386,7 +409,8 @@ class _Baseline:
 
 
 class BalanceCheck:
-    """Each hot wallet's node balance against the journal's prediction (module docstring)."""
+    """Each hot and staking wallet's resources, read once a round and shown in every process;
+    each hot wallet's node balance against the journal's prediction (module docstring)."""
 
     def __init__(
         self,
@@ -407,6 +431,8 @@ class BalanceCheck:
         self._baselines: dict[str, _Baseline] = {}
         self._reported: dict[str, int] = {}  # the drift last set, to log only a change
         self._owners: dict[str, str | None] = {}  # attempt id -> owner, for those in flight
+        self._shown: set[str] = set()  # wallets with resource series
+        self._free_net_limit: int | None = None  # getFreeNetLimit, read once a round
 
     async def run(self, stop: asyncio.Event) -> None:
         """Check until stop; any failure is logged, counted and backed off from."""
@@ -422,25 +448,26 @@ class BalanceCheck:
             await backoff.wait(stop)
 
     async def check_once(self) -> dict[str, int]:
-        """One round: the drift (sun) of each hot wallet judged now, by address."""
+        """One round: each hot and staking wallet read once, its resource gauges set (in
+        every process: node readings); the drift (sun) of each hot wallet judged now, by
+        address (only where this process follows the chain)."""
+        judging = await self._judging()
         sums = self._reconciler
-        cursor = await self._journal.cursor()
-        if cursor is not None and sums.through is not None and cursor["number"] != sums.through:
-            if cursor["number"] <= sums.through + _MID_BLOCK_LAG:
-                return {}  # this process is mid-block: judge next round, baselines kept
-        if sums.through is None or cursor is None or cursor["number"] != sums.through:
-            # Another process follows the chain: its sums are not this one's to judge with.
-            self._baselines.clear()
-            self._reported.clear()
-            self._metrics.wallet_balance_drift_sun.clear()
-            return {}
         epoch = sums.epoch
+        wallets = await self._wallets()
+        self._free_net_limit = None
         readings = []
-        for wallet in await self._hot_wallets():
+        for wallet, purpose in wallets.items():
             wallet_hex = address_from_base58(wallet).hex()
             before = sums.flows(wallet_hex)
             account = await self._node.account(wallet)
-            readings.append((wallet, wallet_hex, before, int((account or {}).get("balance", 0))))
+            balance_sun = int((account or {}).get("balance", 0))
+            await self._show(wallet, account, balance_sun)
+            if purpose == "hot":
+                readings.append((wallet, wallet_hex, before, balance_sun))
+        self._forget(set(wallets))
+        if not judging:
+            return {}
         busy = await self._busy_wallets()  # after the balances: see the module docstring
         drifts: dict[str, int] = {}
         for wallet, wallet_hex, before, balance_sun in readings:
@@ -448,6 +475,22 @@ class BalanceCheck:
                 continue  # its own transactions may be counted on one side only: next round
             drifts[wallet] = self._judge(wallet, epoch, before, balance_sun)
         return drifts
+
+    async def _judging(self) -> bool:
+        """Whether this process judges drift this round: its follower summed the blocks up
+        to the persisted cursor."""
+        sums = self._reconciler
+        cursor = await self._journal.cursor()
+        if cursor is not None and sums.through is not None and cursor["number"] != sums.through:
+            if cursor["number"] <= sums.through + _MID_BLOCK_LAG:
+                return False  # this process is mid-block: judge next round, baselines kept
+        if sums.through is None or cursor is None or cursor["number"] != sums.through:
+            # Another process follows the chain: its sums are not this one's to judge with.
+            self._baselines.clear()
+            self._reported.clear()
+            self._metrics.wallet_balance_drift_sun.clear()
+            return False
+        return True
 
     def _judge(self, wallet: str, epoch: int, flows: Flows, balance_sun: int) -> int:
         base = self._baselines.get(wallet)
@@ -469,14 +512,54 @@ class BalanceCheck:
         self._metrics.wallet_balance_drift_sun.labels(wallet).set(drift_sun)
         return drift_sun
 
-    async def _hot_wallets(self) -> list[str]:
-        """Hot wallets' addresses (a paged scan of `wallets`, once a round)."""
-        found: list[str] = []
+    async def _wallets(self) -> dict[str, str]:
+        """Hot and staking wallets: address -> purpose (a paged scan of `wallets`, once a
+        round)."""
+        found: dict[str, str] = {}
         after: str | None = None
         while page := await self._store.scan("wallets", 500, after=after):
-            found.extend(doc["address"] for doc in page if doc.get("purpose") == "hot")
+            for doc in page:
+                if doc.get("purpose") in _RESOURCE_PURPOSES:
+                    found[doc["address"]] = doc["purpose"]
             after = page[-1]["_id"]
         return found
+
+    async def _show(self, wallet: str, account: Doc | None, balance_sun: int) -> None:
+        """Set the wallet's resource gauges from this round's readings."""
+        energy, bandwidth = await self._resources(wallet, account)
+        self._metrics.wallet_balance_sun.labels(wallet).set(balance_sun)
+        self._metrics.wallet_energy_available.labels(wallet).set(energy)
+        self._metrics.wallet_bandwidth_available.labels(wallet).set(bandwidth)
+        self._shown.add(wallet)
+
+    async def _resources(self, wallet: str, account: Doc | None) -> tuple[int, int]:
+        """(energy, bandwidth) the wallet can spend now; none for an account not on chain.
+
+        NOTE: written before the TronNode port had `account_resource` (getaccountresource).
+        Until this switches to it, energy is `energy_available` (one more call per wallet)
+        and bandwidth is only the daily free allowance left, getFreeNetLimit (chain
+        parameters, read once a round) minus getaccount's `free_net_usage`: the staked
+        allowance (NetLimit) is not in getaccount, so a wallet that froze TRX for bandwidth
+        shows less than it has. Switched, one `account_resource` call per wallet replaces
+        both: EnergyLimit - EnergyUsed, and `bandwidth_available(resource)`.
+        """
+        if account is None:
+            return 0, 0
+        energy = max(0, await self._node.energy_available(wallet))
+        free_limit = self._free_net_limit
+        if free_limit is None:
+            parameters = await self._node.chain_parameters()
+            free_limit = self._free_net_limit = _int(parameters.get("getFreeNetLimit"))
+        used = _int(account.get("free_net_usage"))
+        return energy, bandwidth_available({"freeNetLimit": free_limit, "freeNetUsed": used})
+
+    def _forget(self, present: set[str]) -> None:
+        """Remove the resource series of wallets no longer hot or staking (gone)."""
+        for wallet in self._shown - present:
+            self._metrics.wallet_balance_sun.remove(wallet)
+            self._metrics.wallet_energy_available.remove(wallet)
+            self._metrics.wallet_bandwidth_available.remove(wallet)
+        self._shown &= present
 
     async def _busy_wallets(self) -> set[str]:
         """Owners of the attempts in flight (each attempt's owner read once, by `_id`)."""
