@@ -23,11 +23,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import structlog
+
 from handlers.controls import paused_now
 from handlers.ports import BlockRef, CommandContext, Deps, SignedTx
 from schemas.documents import attempt_id
 from worker import abi
 from worker.errors import LeaseLost, TransientError
+
+log = structlog.get_logger()
 
 __all__ = [
     "Item",
@@ -63,6 +67,9 @@ class Kind:
     sign: Callable[[Deps, dict[str, Any], dict[str, Any], BlockRef, int, int], SignedTx]
     # Whether a SUCCESS receipt did what the plan asked (None: yes), as a reason.
     doubt: Callable[[dict[str, Any], dict[str, Any]], str | None]
+    # What the confirmed event reports besides the receipt, read from the chain after
+    # confirmation: (deps, plan, fate) -> figures (stake.*), or None.
+    figures: Callable[..., Awaitable[dict[str, Any] | None]] | None = None
 
 
 @dataclass(frozen=True)
@@ -226,6 +233,14 @@ async def _broadcast(deps: Deps, item: Item, attempt: dict[str, Any]) -> None:
                 attempt=attempt["attempt"],
                 item=item.index,
             )
+        else:
+            log.warning(
+                "broadcast refused; the follower decides its fate",
+                txid=attempt["txid"],
+                code=reply.code,
+                reason=reply.message[:300],
+                endpoint=reply.endpoint,
+            )
         return  # refused: not terminal (rule 3); the follower proves absence after expiry
 
 
@@ -239,6 +254,7 @@ async def _settle(
             message = f"attempt {number} ({txid}): {doubt}"
             return ItemResult("attention", txid=txid, code="UNPROVEN_EFFECT", message=message)
         bandwidth = fate["net_usage"] or len(attempt["signed_hex"]) // 2 + 64
+        figures = await kind.figures(deps, attempt["plan"], fate) if kind.figures else None
         await deps.emit(
             f"{item.state_prefix}confirmed",
             {
@@ -248,6 +264,7 @@ async def _settle(
                 "fee_sun": fate["fee_sun"],
                 "energy_used": fate["energy_used"],
                 "bandwidth_used": bandwidth,
+                **({"stake": figures} if figures is not None else {}),
                 **item.extra,
             },
             attempt=number,

@@ -165,6 +165,23 @@ class Signer(Protocol):
         """Build a TriggerSmartContract (a TRC20 call) locally and sign it likewise."""
         ...
 
+    def contract(
+        self,
+        wallet: dict[str, Any],
+        *,
+        contract_type: str,
+        fields: dict[str, Any],
+        reference: BlockRef,
+        expiration_ms: int,
+        timestamp_ms: int,
+    ) -> SignedTx:
+        """Build any contract of worker.txbuild.CONTRACT_TYPES locally (the Stake 2.0 and
+        vote contracts) and sign it likewise. `fields` are plain: base58 `T…` addresses
+        (also each vote's `vote_address`), ints for amounts, enums (ResourceCode BANDWIDTH
+        0, ENERGY 1) and bools, `votes` as [{"vote_address", "vote_count"}]; the owner is
+        the wallet."""
+        ...
+
 
 class Journal(Protocol):
     """The signed-transaction journal (worker/journal.py)."""

@@ -164,6 +164,18 @@ APPROVAL_EXPIRED: Final = (
 DECISION_TAKEN: Final = "DECISION_TAKEN"  # the payout's approval was already decided
 UNKNOWN_COMMAND: Final = "UNKNOWN_COMMAND"  # an approve/cancel names no payout awaiting approval
 NOT_APPROVER: Final = "NOT_APPROVER"  # the key id may not approve this payout
+NOT_ENOUGH_FROZEN: Final = "NOT_ENOUGH_FROZEN"  # unfreezing more than is frozen
+TOO_MANY_UNFREEZES: Final = "TOO_MANY_UNFREEZES"  # the limit of pending unfreezes
+NOTHING_TO_WITHDRAW: Final = "NOTHING_TO_WITHDRAW"  # no unfrozen TRX has passed its delay
+DELEGATE_ABOVE_MAX: Final = "DELEGATE_ABOVE_MAX"  # more than getcandelegatedmaxsize allows
+NOT_ENOUGH_DELEGATED: Final = "NOT_ENOUGH_DELEGATED"  # more than was delegated
+DELEGATION_LOCKED: Final = "DELEGATION_LOCKED"  # the delegation is locked until a later time
+LOCK_PERIOD_INVALID: Final = "LOCK_PERIOD_INVALID"  # above the max, or ends before a lock
+RECEIVER_NOT_ACTIVATED: Final = "RECEIVER_NOT_ACTIVATED"  # delegating to no account
+NOT_A_WITNESS: Final = "NOT_A_WITNESS"  # a vote names an account that is not a witness
+VOTES_ABOVE_TRON_POWER: Final = "VOTES_ABOVE_TRON_POWER"  # more votes than the wallet's TRON power
+NOTHING_TO_CLAIM: Final = "NOTHING_TO_CLAIM"  # no voting reward to withdraw
+REWARD_NOT_CLAIMABLE: Final = "REWARD_NOT_CLAIMABLE"  # withdrawn less than 24 h ago
 REJECTION_CODES: Final = (
     INVALID_COMMAND,
     UNAUTHENTICATED,
@@ -190,6 +202,18 @@ REJECTION_CODES: Final = (
     DECISION_TAKEN,
     UNKNOWN_COMMAND,
     NOT_APPROVER,
+    NOT_ENOUGH_FROZEN,
+    TOO_MANY_UNFREEZES,
+    NOTHING_TO_WITHDRAW,
+    DELEGATE_ABOVE_MAX,
+    NOT_ENOUGH_DELEGATED,
+    DELEGATION_LOCKED,
+    LOCK_PERIOD_INVALID,
+    RECEIVER_NOT_ACTIVATED,
+    NOT_A_WITNESS,
+    VOTES_ABOVE_TRON_POWER,
+    NOTHING_TO_CLAIM,
+    REWARD_NOT_CLAIMABLE,
 )
 RejectionCode = Literal[
     "INVALID_COMMAND",
@@ -217,6 +241,18 @@ RejectionCode = Literal[
     "DECISION_TAKEN",
     "UNKNOWN_COMMAND",
     "NOT_APPROVER",
+    "NOT_ENOUGH_FROZEN",
+    "TOO_MANY_UNFREEZES",
+    "NOTHING_TO_WITHDRAW",
+    "DELEGATE_ABOVE_MAX",
+    "NOT_ENOUGH_DELEGATED",
+    "DELEGATION_LOCKED",
+    "LOCK_PERIOD_INVALID",
+    "RECEIVER_NOT_ACTIVATED",
+    "NOT_A_WITNESS",
+    "VOTES_ABOVE_TRON_POWER",
+    "NOTHING_TO_CLAIM",
+    "REWARD_NOT_CLAIMABLE",
 ]
 
 # Failed: the worker's own codes. Node and receipt codes (`REVERT`,
@@ -276,6 +312,9 @@ class ConfirmedPayload(_Frozen):
     energy_used: Amount
     bandwidth_used: Amount
     reference: Reference | None = None
+    # stake.*: the figures read from the chain after confirmation (frozen_sun,
+    # unfreeze_available_at_ms, delegated_sun, lock_until_ms, votes, withdrawn_sun, …).
+    stake: dict[str, Any] | None = None
 
 
 class RejectedPayload(_Frozen):

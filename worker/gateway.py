@@ -170,6 +170,43 @@ class Gateway:
     async def broadcast_hex(self, transaction_hex: str) -> BroadcastReply:
         return await self._call("broadcast_hex", partial(self._broadcast, transaction_hex))
 
+    # Stake 2.0 and votes. Each servlet parses its own request message, so each has its
+    # own parameter names (api/api.proto); `visible` makes them take base58 addresses.
+
+    async def account_resource(self, address: str) -> dict[str, int]:
+        params = {"address": address, "visible": True}
+        return await self._address_read("account_resource", "getaccountresource", params)
+
+    async def can_delegate_max_size(self, owner: str, resource: str) -> int:
+        params = {"owner_address": owner, "type": _resource_code(resource), "visible": True}
+        return await self._address_read("can_delegate_max_size", "getcandelegatedmaxsize", params)
+
+    async def delegated_resource(self, owner: str, receiver: str) -> list[dict[str, int]]:
+        params = {"fromAddress": owner, "toAddress": receiver, "visible": True}
+        return await self._address_read("delegated_resource", "getdelegatedresourcev2", params)
+
+    async def available_unfreeze_count(self, owner: str) -> int:
+        params = {"owner_address": owner, "visible": True}
+        method, servlet = "available_unfreeze_count", "getavailableunfreezecount"
+        return await self._address_read(method, servlet, params)
+
+    async def can_withdraw_unfreeze_amount(self, owner: str, timestamp_ms: int) -> int:
+        params = {"owner_address": owner, "timestamp": timestamp_ms, "visible": True}
+        method, servlet = "can_withdraw_unfreeze_amount", "getcanwithdrawunfreezeamount"
+        return await self._address_read(method, servlet, params)
+
+    async def reward(self, address: str) -> int:
+        # GetRewardServlet reads `address` alone: hex when it starts with 41, else base58.
+        return await self._address_read("reward", "getReward", {"address": address})
+
+    async def witnesses(self) -> list[str]:
+        read = partial(self._read, "witnesses", "wallet/listwitnesses", {})
+        return await self._call("witnesses", read)
+
+    async def _address_read(self, method: str, servlet: str, params: dict[str, Any]) -> Any:
+        read = partial(self._read, method, "wallet/" + servlet, params)
+        return await self._call(method, read, rejectable=True)
+
     # --- one endpoint --------------------------------------------------------------------------
 
     async def _read(self, method: str, path: str, params: dict[str, Any], ep: _Endpoint) -> Any:
@@ -327,6 +364,14 @@ class Gateway:
             clock=self._clock,
             on_change=on_change,
         )
+
+
+def _resource_code(resource: str) -> int:
+    """common.proto ResourceCode: the number getcandelegatedmaxsize's `type` takes."""
+    codes = {"BANDWIDTH": 0, "ENERGY": 1}
+    if resource not in codes:
+        raise ValueError(f"resource must be ENERGY or BANDWIDTH, not {resource!r}")
+    return codes[resource]
 
 
 def _give_up(method: str, failures: list[tuple[str, Failed]], rejectable: bool) -> Any:

@@ -5,6 +5,10 @@ from what was broadcast, `solidify()` moves the solidified head. Broadcasts can
 be dropped (accepted, never included), refused with a java-tron code, or
 raise NodeUnavailable; every call is counted by method. It checks nothing a
 real node would (signatures, balances): devnet does that in integration tests.
+The exception is Stake 2.0 and votes (`stake`, worker.memory_stake): a stake
+contract is refused at broadcast as java-tron would refuse it, and its effect
+(balance, frozen and unfrozen TRX, delegations, votes, rewards) is applied when
+a block includes it, so the stake reads and `account()` show it.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 from worker import abi
 from worker.abi import TRANSFER_TOPIC
 from worker.errors import NodeUnavailable
+from worker.memory_stake import STAKE_CONTRACTS, StakeLedger, StakeRefused
 from worker.ports import BlockRef, BroadcastReply, SolidBlock
 from worker.txbuild import address_to_base58, decode_raw
 
@@ -80,6 +85,8 @@ class MemoryNode:
         }
     )
     omit_logs: bool = False  # a SUCCESS receipt without the token's Transfer log
+    # Stake 2.0: set stake.rewards[address], stake.witnesses, stake.unfreeze_delay_ms.
+    stake: StakeLedger = field(default_factory=StakeLedger)
     calls: dict[str, int] = field(default_factory=dict)
     pending: dict[str, dict[str, Any]] = field(default_factory=dict)  # txid -> transaction
     blocks: list[_Block] = field(default_factory=list)
@@ -95,11 +102,16 @@ class MemoryNode:
         for _ in range(count):
             parent = self.blocks[-1]
             number = parent.number + 1
-            transactions = list(self.pending.values())
-            self.pending.clear()
-            receipts = [self._receipt(tx, number) for tx in transactions]
-            block_id = self._id(number, parent.id)
             timestamp_ms = parent.timestamp_ms + BLOCK_MS
+            transactions, receipts = [], []
+            for tx in self.pending.values():
+                effects = self._stake_effects(tx, timestamp_ms)
+                if effects is None:
+                    continue  # no longer valid: java-tron leaves it out of the block
+                transactions.append(tx)
+                receipts.append(self._receipt(tx, number) | effects)
+            self.pending.clear()
+            block_id = self._id(number, parent.id)
             self.blocks.append(
                 _Block(number, block_id, parent.id, timestamp_ms, transactions, receipts)
             )
@@ -137,7 +149,12 @@ class MemoryNode:
 
     async def account(self, address: str) -> dict[str, Any] | None:
         self._count("account")
-        return self.accounts.get(address)
+        account = self.accounts.get(address)
+        staked = self.stake.account_fields(address)
+        if account is None or not staked:
+            return account
+        resource = account.get("account_resource", {}) | staked.pop("account_resource", {})
+        return account | staked | ({"account_resource": resource} if resource else {})
 
     async def chain_parameters(self) -> dict[str, int]:
         self._count("chain_parameters")
@@ -155,8 +172,44 @@ class MemoryNode:
         return self.token_balances.get(holder, 0).to_bytes(32, "big")
 
     async def energy_available(self, address: str) -> int:
+        """`energy[address]` when the test set it, else what the stake gives."""
         self._count("energy_available")
-        return self.energy.get(address, 0)
+        if address in self.energy:
+            return self.energy[address]
+        resource = self.stake.account_resource(self.accounts, address)
+        return max(0, resource["EnergyLimit"] - resource["EnergyUsed"])
+
+    async def account_resource(self, address: str) -> dict[str, int]:
+        self._count("account_resource")
+        return self.stake.account_resource(self.accounts, address)
+
+    async def can_delegate_max_size(self, owner: str, resource: str) -> int:
+        self._count("can_delegate_max_size")
+        if resource not in ("ENERGY", "BANDWIDTH"):
+            raise ValueError(f"resource must be ENERGY or BANDWIDTH, not {resource!r}")
+        return self.stake.can_delegate_max_size(owner, resource)
+
+    async def delegated_resource(self, owner: str, receiver: str) -> list[dict[str, int]]:
+        self._count("delegated_resource")
+        return self.stake.delegated_resource(owner, receiver)
+
+    async def available_unfreeze_count(self, owner: str) -> int:
+        self._count("available_unfreeze_count")
+        return self.stake.available_unfreeze_count(self.accounts, owner, self._now_ms())
+
+    async def can_withdraw_unfreeze_amount(self, owner: str, timestamp_ms: int) -> int:
+        self._count("can_withdraw_unfreeze_amount")
+        if timestamp_ms < 0 or owner not in self.accounts:
+            return 0
+        return self.stake.can_withdraw_unfreeze_amount(owner, timestamp_ms or self._now_ms())
+
+    async def reward(self, address: str) -> int:
+        self._count("reward")
+        return self.stake.rewards.get(address, 0)
+
+    async def witnesses(self) -> list[str]:
+        self._count("witnesses")
+        return list(self.stake.witnesses)
 
     async def broadcast_hex(self, transaction_hex: str) -> BroadcastReply:
         self._count("broadcast_hex")
@@ -166,6 +219,10 @@ class MemoryNode:
             return BroadcastReply(False, self.refuse_with, "refused", txid, "memory")
         if txid in self.pending or txid in self.included():
             return BroadcastReply(True, "DUP_TRANSACTION_ERROR", "dup", txid, "memory")
+        refusal = self._stake_refusal(raw, self._now_ms())
+        if refusal is not None:
+            message = f"Contract validate error : {refusal}"
+            return BroadcastReply(False, "CONTRACT_VALIDATE_ERROR", message, txid, "memory")
         if not self.drop_broadcasts:
             ret = self.fail_next or "SUCCESS"
             self.fail_next = None
@@ -201,6 +258,38 @@ class MemoryNode:
                 }
             ]
         return receipt
+
+    def _stake_refusal(self, raw: bytes, now_ms: int) -> str | None:
+        """Why java-tron would refuse a stake transaction now (None: it would not, or it
+        is no stake transaction, or not one the worker's decoder reads)."""
+        try:
+            contract = decode_raw(raw).contract
+        except ValueError:
+            return None
+        if contract.type not in STAKE_CONTRACTS:
+            return None
+        try:
+            self.stake.check(contract, self.accounts, now_ms)
+        except StakeRefused as refused:
+            return str(refused)
+        return None
+
+    def _stake_effects(self, transaction: dict[str, Any], now_ms: int) -> dict[str, Any] | None:
+        """Apply an included stake transaction; its receipt's extra fields, or None when it
+        is no longer valid. A failed transaction (fail_next) has no effect."""
+        raw = bytes.fromhex(transaction["raw_data_hex"])
+        contract = decode_raw(raw).contract
+        if (
+            contract.type not in STAKE_CONTRACTS
+            or transaction["ret"][0]["contractRet"] != "SUCCESS"
+        ):
+            return {}
+        if self._stake_refusal(raw, now_ms) is not None:
+            return None
+        return self.stake.execute(contract, self.accounts, now_ms)
+
+    def _now_ms(self) -> int:
+        return self.blocks[-1].timestamp_ms
 
     def _count(self, method: str) -> None:
         if self.unavailable:

@@ -25,8 +25,9 @@ A failure is a `Failed` whose flags tell the Gateway what to do next:
     broadcast: 200 {"Error": ...}        -        -              success  not accepted, PARSE_ERROR
 
 (*) java-tron's servlets answer {"Error": "class <exception> : <message>"} for any
-exception. For `account` and `energy_available` that is mostly a malformed address, so
-when every endpoint refused, NodeRejected (permanent). The trigger servlets
+exception. For the reads of an address (`account`, `energy_available` and the Stake 2.0
+reads but `witnesses`) that is mostly a malformed address, so when every endpoint
+refused, NodeRejected (permanent). The trigger servlets
 (estimateenergy, triggerconstantcontract) never answer {"Error"}: they put a Return in
 the reply, `{"result": {"code": ..., "message": ...}}`, and a constant call that ran but
 reverted has `result.result` true with `transaction.ret[0].ret` FAILED. Either is about
@@ -41,7 +42,8 @@ import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from worker.ports import BlockRef, BroadcastReply
+from worker.ports import ACCOUNT_RESOURCE_KEYS, DELEGATION_KEYS, BlockRef, BroadcastReply
+from worker.txbuild import address_from_base58, address_to_base58
 
 __all__ = [
     "BROADCAST_ERROR_CODE",
@@ -176,6 +178,54 @@ def _parse_energy_available(data: Any) -> int:
     return max(0, int(resource.get("EnergyLimit", 0)) - int(resource.get("EnergyUsed", 0)))
 
 
+# --- Stake 2.0 and votes: JsonFormat prints of api.proto replies, zero fields left out ----
+
+
+def _parse_account_resource(data: Any) -> dict[str, int]:
+    """getaccountresource's figures, 0 for each one left out (all of them for `{}`)."""
+    resource = _checked(data)
+    return {key: int(resource.get(key, 0)) for key in ACCOUNT_RESOURCE_KEYS}
+
+
+def _int_reply(key: str) -> Callable[[Any], int]:
+    """The parser of a one-number reply (max_size, count, amount): `{}` when it is 0."""
+
+    def parse(data: Any) -> int:
+        return int(_checked(data).get(key, 0))
+
+    return parse
+
+
+def _parse_delegated_resource(data: Any) -> list[dict[str, int]]:
+    """getdelegatedresourcev2's records (`{}`: none), their figures with zeros filled in."""
+    records = _checked(data).get("delegatedResource", [])
+    if not isinstance(records, list):
+        raise TypeError("delegatedResource is not a list")
+    return [{key: int(record.get(key, 0)) for key in DELEGATION_KEYS} for record in records]
+
+
+def _parse_reward(data: Any) -> int:
+    """getReward's `{"reward": n}` (printed by hand, so never left out)."""
+    return int(_checked(data)["reward"])
+
+
+def _parse_witnesses(data: Any) -> list[str]:
+    """listwitnesses' addresses as base58. The servlet reads `visible` from the query only,
+    so a POST gets them as hex (`41…`); base58 (a proxy that adds ?visible) is kept."""
+    witnesses = _checked(data).get("witnesses", [])
+    if not isinstance(witnesses, list):
+        raise TypeError("witnesses is not a list")
+    return [_base58(str(witness["address"])) for witness in witnesses]
+
+
+def _base58(address: str) -> str:
+    """A java-tron address, hex `41…` or base58, as base58; ValueError if it is neither."""
+    if address.startswith("T"):
+        address_from_base58(address)
+        return address
+    return address_to_base58(bytes.fromhex(address))
+
+
 def call_body(owner: str, contract: str, data_hex: str) -> dict[str, Any]:
     """A trigger servlet's request (estimateenergy, triggerconstantcontract)."""
     # `data` is honoured next to contract_address since java-tron GreatVoyage-v4.7.2;
@@ -261,6 +311,13 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "chain_parameters": _parse_chain_parameters,
     "energy_available": _parse_energy_available,
     "constant_call": _parse_constant_call,
+    "account_resource": _parse_account_resource,
+    "can_delegate_max_size": _int_reply("max_size"),
+    "delegated_resource": _parse_delegated_resource,
+    "available_unfreeze_count": _int_reply("count"),
+    "can_withdraw_unfreeze_amount": _int_reply("amount"),
+    "reward": _parse_reward,
+    "witnesses": _parse_witnesses,
 }
 
 

@@ -10,6 +10,8 @@ if TYPE_CHECKING:
     from worker.topology import Topology
 
 __all__ = [
+    "ACCOUNT_RESOURCE_KEYS",
+    "DELEGATION_KEYS",
     "BlockRef",
     "BroadcastReply",
     "BrokerPort",
@@ -153,3 +155,54 @@ class TronNode(Protocol):
     async def broadcast_hex(self, transaction_hex: str) -> BroadcastReply:
         """/wallet/broadcasthex of a serialized, signed Transaction."""
         ...
+
+    # Stake 2.0 and votes: reads of the head state, amounts in sun, times in ms. A
+    # malformed address that every endpoint refuses is NodeRejected (permanent).
+
+    async def account_resource(self, address: str) -> dict[str, int]:
+        """/wallet/getaccountresource: ACCOUNT_RESOURCE_KEYS, each 0 when java-tron omits it
+        (all 0 for an account that does not exist)."""
+        ...
+
+    async def can_delegate_max_size(self, owner: str, resource: str) -> int:
+        """/wallet/getcandelegatedmaxsize for resource "ENERGY" or "BANDWIDTH": the most
+        stake `owner` may delegate now (0 below 1 TRX, or no such account)."""
+        ...
+
+    async def delegated_resource(self, owner: str, receiver: str) -> list[dict[str, int]]:
+        """/wallet/getdelegatedresourcev2: the unlocked record of owner -> receiver, then the
+        locked one (each only if not empty), as DELEGATION_KEYS with 0 for what is omitted;
+        an unlocked record's expire times are 0."""
+        ...
+
+    async def available_unfreeze_count(self, owner: str) -> int:
+        """/wallet/getavailableunfreezecount: more UnfreezeBalanceV2 `owner` may start while
+        its current ones wait (java-tron allows 32 at once); 0 for no such account."""
+        ...
+
+    async def can_withdraw_unfreeze_amount(self, owner: str, timestamp_ms: int) -> int:
+        """/wallet/getcanwithdrawunfreezeamount: unfrozen sun whose wait is over at
+        `timestamp_ms` (0: the head block's time)."""
+        ...
+
+    async def reward(self, address: str) -> int:
+        """/wallet/getReward: the voting reward WithdrawBalance would pay now. java-tron
+        answers 0, not an error, for a base58 address it cannot decode."""
+        ...
+
+    async def witnesses(self) -> list[str]:
+        """/wallet/listwitnesses: every witness's base58 address, in the node's order."""
+        ...
+
+
+# getaccountresource's keys the worker reads (AccountResourceMessage in api/api.proto).
+ACCOUNT_RESOURCE_KEYS = (
+    "freeNetUsed", "freeNetLimit", "NetUsed", "NetLimit", "TotalNetLimit", "TotalNetWeight",
+    "tronPowerUsed", "tronPowerLimit", "EnergyUsed", "EnergyLimit", "TotalEnergyLimit",
+    "TotalEnergyWeight",
+)  # fmt: skip
+# A DelegatedResource record's amounts and lock ends (core/Tron.proto DelegatedResource).
+DELEGATION_KEYS = (
+    "frozen_balance_for_bandwidth", "frozen_balance_for_energy",
+    "expire_time_for_bandwidth", "expire_time_for_energy",
+)  # fmt: skip

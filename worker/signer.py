@@ -16,6 +16,7 @@ from worker.txbuild import (
     Contract,
     RawTransaction,
     address_from_base58,
+    contract_of,
     encode_raw,
     reference_of,
     signed_transaction,
@@ -83,6 +84,36 @@ class KeystoreSigner:
             timestamp_ms=timestamp_ms,
             contract=call,
             fee_limit_sun=fee_limit_sun,
+        )
+        return self._sign(wallet, encode_raw(raw))
+
+    def contract(
+        self,
+        wallet: dict[str, Any],
+        *,
+        contract_type: str,
+        fields: dict[str, Any],
+        reference: BlockRef,
+        expiration_ms: int,
+        timestamp_ms: int,
+    ) -> SignedTx:
+        """Any contract of worker.txbuild.CONTRACT_TYPES, owned by the wallet (an
+        `owner_address` in `fields` must be the wallet's; absent, it is filled in).
+
+        Raises:
+            ValueError: unknown type or field, a malformed address, a value of the wrong
+                type, or an owner other than the wallet.
+        """
+        owner = wallet["address"]
+        if fields.get("owner_address", owner) != owner:
+            raise ValueError(f"owner_address {fields['owner_address']!r} is not {owner}")
+        ref_block_bytes, ref_block_hash = reference_of(reference.number, reference.id)
+        raw = RawTransaction(
+            ref_block_bytes=ref_block_bytes,
+            ref_block_hash=ref_block_hash,
+            expiration_ms=expiration_ms,
+            timestamp_ms=timestamp_ms,
+            contract=contract_of(contract_type, {**fields, "owner_address": owner}),
         )
         return self._sign(wallet, encode_raw(raw))
 

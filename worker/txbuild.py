@@ -29,6 +29,7 @@ __all__ = [
     "RawTransaction",
     "address_from_base58",
     "address_to_base58",
+    "contract_of",
     "decode_raw",
     "encode_raw",
     "reference_of",
@@ -50,6 +51,7 @@ class Kind(enum.Enum):
     INT64 = "int64"  # varint; negatives as 10-byte two's complement
     BYTES = "bytes"  # length-delimited
     ADDRESS = "address"  # length-delimited, checked to be 21 bytes with the 0x41 prefix
+    VOTES = "votes"  # repeated VoteWitnessContract.Vote: one length-delimited field per vote
 
 
 @dataclass(frozen=True)
@@ -65,23 +67,44 @@ class ContractSpec:
         return _TYPE_URL_PREFIX + self.name
 
 
-# Adding a contract type is one entry (numbers checked against tronprotocol/protocol).
-_A, _B, _I = Kind.ADDRESS, Kind.BYTES, Kind.INT64
+# Adding a contract type is one entry (numbers checked against tronprotocol/protocol:
+# core/Tron.proto Transaction.Contract.ContractType and the core/contract/*.proto named).
+# `resource` is common.proto's ResourceCode (BANDWIDTH 0, ENERGY 1), bools are 0/1.
+_A, _B, _I, _V = Kind.ADDRESS, Kind.BYTES, Kind.INT64, Kind.VOTES
 CONTRACT_TYPES: dict[str, ContractSpec] = {spec.name: spec for spec in (
     # core/contract/balance_contract.proto
     ContractSpec("TransferContract", 1,
                  ((1, "owner_address", _A), (2, "to_address", _A), (3, "amount", _I))),
+    ContractSpec("WithdrawBalanceContract", 13, ((1, "owner_address", _A),)),
+    ContractSpec("FreezeBalanceV2Contract", 54,
+                 ((1, "owner_address", _A), (2, "frozen_balance", _I), (3, "resource", _I))),
+    ContractSpec("UnfreezeBalanceV2Contract", 55,
+                 ((1, "owner_address", _A), (2, "unfreeze_balance", _I), (3, "resource", _I))),
+    ContractSpec("WithdrawExpireUnfreezeContract", 56, ((1, "owner_address", _A),)),
+    ContractSpec("DelegateResourceContract", 57,
+                 ((1, "owner_address", _A), (2, "resource", _I), (3, "balance", _I),
+                  (4, "receiver_address", _A), (5, "lock", _I), (6, "lock_period", _I))),
+    ContractSpec("UnDelegateResourceContract", 58,
+                 ((1, "owner_address", _A), (2, "resource", _I), (3, "balance", _I),
+                  (4, "receiver_address", _A))),
+    # core/contract/witness_contract.proto
+    ContractSpec("VoteWitnessContract", 4,
+                 ((1, "owner_address", _A), (2, "votes", _V), (3, "support", _I))),
     # core/contract/smart_contract.proto
     ContractSpec("TriggerSmartContract", 31,
                  ((1, "owner_address", _A), (2, "contract_address", _A), (3, "call_value", _I),
                   (4, "data", _B), (5, "call_token_value", _I), (6, "token_id", _I))),
 )}  # fmt: skip
+# VoteWitnessContract.Vote, each element of `votes`.
+_VOTE_FIELDS: tuple[tuple[int, str, Kind], ...] = ((1, "vote_address", _A), (2, "vote_count", _I))
+_DEFAULTS: dict[Kind, Any] = {_A: b"", _B: b"", _I: 0, _V: []}  # an address has none: refused
 _BY_NUMBER = {spec.number: spec for spec in CONTRACT_TYPES.values()}
 
 
 @dataclass(frozen=True)
 class Contract:
-    """A contract call: type name, parameter fields (addresses as 21 bytes, amounts as int)."""
+    """A contract call: type name, parameter fields (addresses as 21 bytes, amounts, enums
+    and bools as int, `votes` as a list of {"vote_address": 21 bytes, "vote_count": int})."""
 
     type: str
     fields: dict[str, Any]
@@ -177,6 +200,10 @@ def _check_value(name: str, kind: Kind, value: Any) -> Any:
     """Refuse a value of the wrong type: int(b"12") == 12 must never reach the wire."""
     if kind is Kind.ADDRESS:
         return _check_address(name, value)
+    if kind is Kind.VOTES:
+        if not isinstance(value, list) or not all(isinstance(vote, dict) for vote in value):
+            raise ValueError(f"{name} must be a list of votes")
+        return value
     if not isinstance(value, bytes if kind is Kind.BYTES else int):
         raise ValueError(f"{name} must be {kind.value}")
     return value
@@ -189,16 +216,26 @@ def _spec(type_name: str) -> ContractSpec:
         raise ValueError(f"unsupported contract type {type_name!r}") from None
 
 
-def _encode_parameter(contract: Contract) -> bytes:
-    spec = _spec(contract.type)
-    unknown = set(contract.fields) - {name for _, name, _ in spec.fields}
+def _encode_fields(
+    message: str, layout: tuple[tuple[int, str, Kind], ...], values: dict[str, Any]
+) -> bytes:
+    """One message's fields in number order; a vote is a sub-message, written even if empty."""
+    unknown = set(values) - {name for _, name, _ in layout}
     if unknown:
-        raise ValueError(f"{contract.type} has no fields {sorted(unknown)}")
+        raise ValueError(f"{message} has no fields {sorted(unknown)}")
     parts = []
-    for number, name, kind in spec.fields:
-        value = _check_value(name, kind, contract.fields.get(name, 0 if kind is _I else b""))
-        parts.append((_int_field if kind is _I else _bytes_field)(number, value))
+    for number, name, kind in layout:
+        value = _check_value(name, kind, values.get(name, _DEFAULTS[kind]))
+        if kind is Kind.VOTES:
+            votes = (_encode_fields("Vote", _VOTE_FIELDS, vote) for vote in value)
+            parts += [_message_field(number, vote) for vote in votes]
+        else:
+            parts.append((_int_field if kind is _I else _bytes_field)(number, value))
     return b"".join(parts)
+
+
+def _encode_parameter(contract: Contract) -> bytes:
+    return _encode_fields(contract.type, _spec(contract.type).fields, contract.fields)
 
 
 def _encode_contract(contract: Contract) -> bytes:
@@ -262,15 +299,26 @@ def reference_of(block_number: int, block_id_hex: str) -> tuple[bytes, bytes]:
 # -- decoding ----------------------------------------------------------------
 
 
-def _decode_parameter(spec: ContractSpec, value: bytes) -> dict[str, Any]:
-    kinds = {number: (name, kind) for number, name, kind in spec.fields}
+def _decode_fields(
+    message: str, layout: tuple[tuple[int, str, Kind], ...], value: bytes
+) -> dict[str, Any]:
+    kinds = {number: (name, kind) for number, name, kind in layout}
     fields: dict[str, Any] = {}
     for number, item in _read_fields(value):
         if number not in kinds:
-            raise ValueError(f"{spec.name} has no field {number}")
+            raise ValueError(f"{message} has no field {number}")
         name, kind = kinds[number]
-        fields[name] = _check_value(name, kind, item)
+        if kind is Kind.VOTES:
+            if not isinstance(item, bytes):
+                raise ValueError(f"{name} must be length-delimited votes")
+            fields.setdefault(name, []).append(_decode_fields("Vote", _VOTE_FIELDS, item))
+        else:
+            fields[name] = _check_value(name, kind, item)
     return fields
+
+
+def _decode_parameter(spec: ContractSpec, value: bytes) -> dict[str, Any]:
+    return _decode_fields(spec.name, spec.fields, value)
 
 
 def _decode_contract(buf: bytes) -> Contract:
@@ -343,6 +391,39 @@ def transfer(owner: bytes, to: bytes, amount_sun: int) -> Contract:
         raise ValueError("amount_sun must be a positive int64")
     return Contract("TransferContract", {"owner_address": owner, "to_address": to,
                                          "amount": amount_sun})  # fmt: skip
+
+
+def contract_of(contract_type: str, fields: dict[str, Any]) -> Contract:
+    """A contract from plain values, as a handler plans one: base58 `T…` text for address
+    fields (also each vote's `vote_address`), int (or bool) for amounts, enums and flags.
+
+    Raises:
+        ValueError: unknown type or field, a malformed address, or a value of the wrong type.
+    """
+    spec = _spec(contract_type)
+    return Contract(contract_type, _from_plain(contract_type, spec.fields, fields))
+
+
+def _from_plain(
+    message: str, layout: tuple[tuple[int, str, Kind], ...], values: dict[str, Any]
+) -> dict[str, Any]:
+    kinds = {name: kind for _, name, kind in layout}
+    unknown = set(values) - set(kinds)
+    if unknown:
+        raise ValueError(f"{message} has no fields {sorted(unknown)}")
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        kind = kinds[name]
+        if kind is Kind.ADDRESS:
+            out[name] = address_from_base58(value)
+        elif kind is Kind.VOTES:
+            _check_value(name, kind, value)
+            out[name] = [_from_plain("Vote", _VOTE_FIELDS, vote) for vote in value]
+        elif kind is Kind.INT64 and isinstance(value, bool):
+            out[name] = int(value)
+        else:
+            out[name] = _check_value(name, kind, value)
+    return out
 
 
 def address_from_base58(text: str) -> bytes:

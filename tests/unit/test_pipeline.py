@@ -255,6 +255,10 @@ async def test_expired_command_is_rejected_and_not_claimed() -> None:
 
 async def test_unimplemented_type_is_rejected_before_claim() -> None:
     world = World()
+    # Every type has a handler now: a worker without one (an older deploy) still answers.
+    world.executor._types = {
+        k: v for k, v in world.executor._types.items() if k != "stake.claim_rewards"
+    }
     a = PrivateKey(b"\x01" * 32).public_key.to_base58check_address()
     body = command("stake.claim_rewards", payload={"wallet": a})
     await world.deliver(body, family="stake", routing_key="command.stake.claim_rewards")

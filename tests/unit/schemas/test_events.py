@@ -110,6 +110,18 @@ def test_event_types_cover_every_family_and_state() -> None:
         "DECISION_TAKEN",
         "UNKNOWN_COMMAND",
         "NOT_APPROVER",
+        "NOT_ENOUGH_FROZEN",
+        "TOO_MANY_UNFREEZES",
+        "NOTHING_TO_WITHDRAW",
+        "DELEGATE_ABOVE_MAX",
+        "NOT_ENOUGH_DELEGATED",
+        "DELEGATION_LOCKED",
+        "LOCK_PERIOD_INVALID",
+        "RECEIVER_NOT_ACTIVATED",
+        "NOT_A_WITNESS",
+        "VOTES_ABOVE_TRON_POWER",
+        "NOTHING_TO_CLAIM",
+        "REWARD_NOT_CLAIMABLE",
     )
     assert "RETRIES_EXHAUSTED" in FAILURE_CODES
 
