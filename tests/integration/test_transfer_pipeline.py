@@ -407,7 +407,7 @@ async def test_two_workers_pay_many_pool_payouts_each_line_once_and_nothing_over
             ended[event["idempotency_key"]] = event
     paid = [e for e in ended.values() if e["type"] == "payout.completed"]
     refused = [e for e in ended.values() if e["type"] == "payout.rejected"]
-    assert len(paid) + len(refused) == payouts and len(paid) >= 150, len(paid)
+    assert len(paid) + len(refused) == payouts and len(paid) >= 100, len(paid)
     assert {e["payload"]["code"] for e in refused} <= {"INSUFFICIENT_FUNDS"}
     assert {e["payload"]["source_wallet"] for e in paid} == set(hot), "all three wallets paid"
     assert all(e["payload"]["confirmed"] == 3 for e in paid)

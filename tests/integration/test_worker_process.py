@@ -26,7 +26,8 @@ SENDER = PrivateKey(b"\x01" * 32).public_key.to_base58check_address()
 
 
 def _command() -> bytes:
-    """A valid stake.claim_rewards command: its handler does not exist yet, so NOT_IMPLEMENTED."""
+    """A stake.claim_rewards without its wallet: INVALID_COMMAND, one event, before any claim
+    or node call (every type has a handler now, so NOT_IMPLEMENTED cannot serve here)."""
     return json.dumps(
         {
             "command_id": str(uuid.uuid4()),
@@ -34,7 +35,7 @@ def _command() -> bytes:
             "type": "stake.claim_rewards",
             "schema_version": 1,
             "issued_at": datetime.now(UTC).isoformat(),
-            "payload": {"wallet": SENDER},
+            "payload": {"wallet_typo": SENDER},
         }
     ).encode()
 
@@ -60,7 +61,7 @@ async def test_command_gets_exactly_one_rejected_event_and_is_acked(make_worker,
     assert event["type"] == "stake.rejected"
     assert event["command_id"] == sent["command_id"]
     assert event["idempotency_key"] == sent["idempotency_key"]
-    assert event["payload"]["code"] == "NOT_IMPLEMENTED"
+    assert event["payload"]["code"] == "INVALID_COMMAND"
     assert message.message_id == event["event_id"]
     assert message.correlation_id == "corr-1"
     assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
