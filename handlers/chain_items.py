@@ -79,6 +79,7 @@ class Item:
     index: int
     state_prefix: str = ""  # "" for a transfer; "item." for a payout line
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. the payout line's reference
+    quiet: bool = False  # no events of its own (a payout's energy delegation)
 
 
 @dataclass(frozen=True)
@@ -226,6 +227,8 @@ async def _broadcast(deps: Deps, item: Item, attempt: dict[str, Any]) -> None:
                 f"{reply.endpoint} answered for txid {reply.txid}, not {attempt['txid']}"
             )
         if reply.accepted:
+            if item.quiet:
+                return
             payload = {"txid": attempt["txid"], "attempt": attempt["attempt"], **item.extra}
             await deps.emit(
                 f"{item.state_prefix}broadcast",
@@ -255,6 +258,8 @@ async def _settle(
             return ItemResult("attention", txid=txid, code="UNPROVEN_EFFECT", message=message)
         bandwidth = fate["net_usage"] or len(attempt["signed_hex"]) // 2 + 64
         figures = await kind.figures(deps, attempt["plan"], fate) if kind.figures else None
+        if item.quiet:
+            return ItemResult("confirmed", txid=txid, fee_sun=fate["fee_sun"])
         await deps.emit(
             f"{item.state_prefix}confirmed",
             {

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
+from handlers import energy
 from handlers.chain_items import (
     Item,
     ItemResult,
@@ -127,6 +128,15 @@ async def handle(command: CommandContext[PayoutCreatePayload], deps: Deps) -> Ou
         assert decided is not None, "decided before the first line was journaled"
         source = decided
         plans = await _plans(deps, kind, source, payload, missing, token)
+    if missing:
+        lent = await energy.lend(command, deps, source, plans)
+        if isinstance(lent, (Rejected, Failed)):
+            await _release_all(command, deps)
+            assert deps.pool is not None
+            await deps.pool.release(command.ref)
+            return lent
+        if lent is not None:  # Pending (the delegation lands first) or NeedsAttention
+            return lent
     wallet = await deps.wallets.by_address(source)
     assert wallet is not None, "a managed wallet was chosen"
     paused: dict[int, str] = {}  # lines a pause stopped right before their signature
@@ -287,6 +297,8 @@ async def _choose_source(
 
     source = await deps.pool.choose(command.ref, candidates, needs_for)
     if source is not None:
+        if source not in plans_of:  # decided by an earlier run (it crashed, or waited)
+            plans_of[source] = await _plans(deps, kind, source, payload, items, token)
         return source, plans_of[source]
     if refusals and all(r.code == "PAUSED" for r in refusals):
         return Rejected("PAUSED", "; ".join(r.message for r in refusals))
@@ -388,6 +400,9 @@ async def _outcome(
     if attention:
         lines = "; ".join(f"line {item.index}: {r.message}" for item, r in attention)
         return NeedsAttention(attention[0][1].code or "UNPROVEN_EFFECT", lines)
+    back = await energy.give_back(command, deps)  # the lent energy, before the summary
+    if back is not None:
+        return back
     assert deps.pool is not None
     failed = [item.index for item, r in zip(items, results, strict=True) if r.state == "failed"]
     await release_items(command, deps, failed)  # lines that ended without paying
@@ -422,7 +437,9 @@ async def _summary(
             entry["code"] = result.code
         lines.append(entry)
     confirmed = [entry for entry in lines if entry["state"] == "confirmed"]
+    lent = await energy.summary(command, deps)
     return {
+        **({"energy": lent} if lent is not None else {}),
         "asset": token or "TRX",
         "source_wallet": source,
         "confirmed": len(confirmed),
@@ -436,7 +453,8 @@ async def _summary(
 async def has_effects(command: CommandContext[PayoutCreatePayload], deps: Deps) -> bool:
     """A payout has effects once any line has a journaled attempt."""
     assert deps.journal is not None
-    for index in range(len(command.payload.recipients)):
+    indices = [*range(len(command.payload.recipients)), energy.DELEGATE_ITEM]
+    for index in indices:
         if await deps.journal.latest_attempt(command.ref, index) is not None:
             return True
     return False

@@ -308,6 +308,9 @@ class ChainRules:
     max_fee_limit_sun: int = 50_000_000
     tokens: tuple[TokenRef, ...] = ()
     attention_after_s: float = 3600.0  # a journaled attempt undecided this long: attention
+    energy_policy: str = "off"  # "delegate": the staking wallet lends a batch its energy
+    staking_wallet: str = ""
+    burn_fallback: bool = True
 
     def token(self, name: str) -> TokenRef | None:
         """An allow-listed token by symbol or contract address."""

@@ -172,6 +172,7 @@ NOT_ENOUGH_DELEGATED: Final = "NOT_ENOUGH_DELEGATED"  # more than was delegated
 DELEGATION_LOCKED: Final = "DELEGATION_LOCKED"  # the delegation is locked until a later time
 LOCK_PERIOD_INVALID: Final = "LOCK_PERIOD_INVALID"  # above the max, or ends before a lock
 RECEIVER_NOT_ACTIVATED: Final = "RECEIVER_NOT_ACTIVATED"  # delegating to no account
+NO_ENERGY: Final = "NO_ENERGY"  # no energy could be lent and burning is not allowed
 NOT_A_WITNESS: Final = "NOT_A_WITNESS"  # a vote names an account that is not a witness
 VOTES_ABOVE_TRON_POWER: Final = "VOTES_ABOVE_TRON_POWER"  # more votes than the wallet's TRON power
 NOTHING_TO_CLAIM: Final = "NOTHING_TO_CLAIM"  # no voting reward to withdraw
@@ -210,6 +211,7 @@ REJECTION_CODES: Final = (
     DELEGATION_LOCKED,
     LOCK_PERIOD_INVALID,
     RECEIVER_NOT_ACTIVATED,
+    NO_ENERGY,
     NOT_A_WITNESS,
     VOTES_ABOVE_TRON_POWER,
     NOTHING_TO_CLAIM,
@@ -249,6 +251,7 @@ RejectionCode = Literal[
     "DELEGATION_LOCKED",
     "LOCK_PERIOD_INVALID",
     "RECEIVER_NOT_ACTIVATED",
+    "NO_ENERGY",
     "NOT_A_WITNESS",
     "VOTES_ABOVE_TRON_POWER",
     "NOTHING_TO_CLAIM",
@@ -408,6 +411,9 @@ class PayoutCompletedPayload(_Frozen):
     total_amount_confirmed: Amount
     total_fee_sun: Amount
     items: list[PayoutItemSummary]
+    # Energy the staking wallet lent the source for this payout (staking.energy_policy
+    # "delegate"): delegated_sun, energy, from, delegate_txid, undelegate_txid, fee_sun.
+    energy: dict[str, Any] | None = None
 
 
 class WalletCreatedPayload(_Frozen):

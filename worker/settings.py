@@ -26,6 +26,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict, TomlConfigSettingsSource
 
@@ -239,6 +240,26 @@ class ControlsSettings(_Section):
         return [normalise_address(address) for address in value]
 
 
+class StakingSettings(_Section):
+    # A managed wallet (purpose staking) that lends energy to token payouts; "" for none.
+    wallet: str
+    energy_policy: Literal["off", "delegate"]
+    burn_fallback: bool  # when delegating fails or cannot cover: burn TRX instead
+
+    @field_validator("wallet")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        from schemas.types import normalise_address
+
+        return normalise_address(value) if value else ""
+
+    @model_validator(mode="after")
+    def _wallet_for_delegate(self) -> StakingSettings:
+        if self.energy_policy == "delegate" and not self.wallet:
+            raise ValueError("energy_policy 'delegate' needs staking.wallet")
+        return self
+
+
 class WorkerSettings(_Section):
     max_concurrency: Annotated[int, Field(ge=1, le=1024)]
     shutdown_grace_s: PositiveFloat
@@ -291,6 +312,7 @@ class Settings(BaseSettings):
     chain: ChainSettings
     tokens: TokensSettings
     controls: ControlsSettings
+    staking: StakingSettings
     worker: WorkerSettings
     sidecar: SidecarSettings
     log: LogSettings

@@ -109,6 +109,9 @@ def build_pipeline(
                 TokenRef(t.symbol, t.address, t.decimals) for t in settings.tokens.allowed
             ),
             attention_after_s=settings.controls.attention_after_s,
+            energy_policy=settings.staking.energy_policy,
+            staking_wallet=settings.staking.wallet,
+            burn_fallback=settings.staking.burn_fallback,
         ),
         sleep=sleep,
         pool=HotWalletPool(

@@ -326,3 +326,128 @@ async def test_a_33rd_pending_unfreeze_is_refused_before_signing(
     assert "withdraw" in message
     assert await database.tx_attempts.count_documents({}) == 33, "the 33rd was not signed"
     assert await worker.stop() == 0
+
+
+async def _energy_setup(make_worker, amqp, namespace, devnet):  # type: ignore[no-untyped-def]
+    """A hot wallet with USDT and staked bandwidth (so bandwidth costs nothing either way)
+    but no energy, and a staking wallet with energy staked; returned with a Staker."""
+    setup = await _start(make_worker, devnet)
+    channel, events = await _events(amqp, namespace)
+    commands = await channel.get_exchange(f"{namespace}.commands")
+    await commands.publish(
+        aio_pika.Message(wallet_command(count=1, purpose="hot")), "command.wallet.create"
+    )
+    [created] = (await _until(events, {"wallet.created"}, 30))[-1:]
+    hot = json.loads(created.body)["payload"]["addresses"][0]
+    await commands.publish(
+        aio_pika.Message(wallet_command(count=1, purpose="staking")), "command.wallet.create"
+    )
+    [created] = (await _until(events, {"wallet.created"}, 30))[-1:]
+    staking = json.loads(created.body)["payload"]["addresses"][0]
+    await _post(devnet, "/devnet/fund", {"address": hot, "amount_sun": 1_000 * TRX})
+    await _post(devnet, "/devnet/fund", {"address": hot, "token": "USDT", "amount": 900 * TRX})
+    await _post(devnet, "/devnet/fund", {"address": staking, "amount_sun": 10_000 * TRX})
+    staker = Staker(commands, events)
+    await staker.confirmed("stake.freeze", wallet=hot, amount_sun=500 * TRX, resource="BANDWIDTH")
+    await staker.confirmed(
+        "stake.freeze", wallet=staking, amount_sun=5_000 * TRX, resource="ENERGY"
+    )
+    assert await setup.stop() == 0
+    return commands, events, hot, staking
+
+
+def _usdt_payout(hot: str, count: int = 10) -> bytes:
+    people = [PrivateKey.random().public_key.to_base58check_address() for _ in range(count)]
+    lines = [{"to": to, "amount": 1_000 + i, "reference": f"r{i}"} for i, to in enumerate(people)]
+    return json.dumps(
+        {
+            "command_id": str(uuid.uuid4()),
+            "idempotency_key": f"usdt-payout-{uuid.uuid4().hex}",
+            "type": "payout.create",
+            "schema_version": 1,
+            "issued_at": datetime.now(UTC).isoformat(),
+            "payload": {"asset": "USDT", "source_wallet": hot, "recipients": lines},
+        }
+    ).encode()
+
+
+async def _completed(events) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    [done] = (await _until(events, {"payout.completed", "payout.rejected"}, 120))[-1:]
+    assert done.routing_key == "payout.completed", done.body
+    summary = json.loads(done.body)["payload"]
+    assert summary["confirmed"] == 10, summary
+    return summary
+
+
+async def test_delegated_energy_burns_a_tenth_of_the_trx_and_leaves_no_delegation(
+    make_worker,
+    amqp,
+    namespace,
+    devnet,
+    database,  # noqa: F811
+):
+    commands, events, hot, staking = await _energy_setup(make_worker, amqp, namespace, devnet)
+    burning = await _start(make_worker, devnet)
+    await commands.publish(aio_pika.Message(_usdt_payout(hot)), "command.payout.create")
+    burned_off = (await _completed(events))["total_fee_sun"]
+    assert await burning.stop() == 0
+    lending = await _start(
+        make_worker,
+        devnet,
+        TRON_WORKER_STAKING__WALLET=staking,
+        TRON_WORKER_STAKING__ENERGY_POLICY="delegate",
+        TRON_WORKER_STAKING__BURN_FALLBACK="false",
+    )
+    await commands.publish(aio_pika.Message(_usdt_payout(hot)), "command.payout.create")
+    summary = await _completed(events)
+    lent = summary["energy"]
+    burned_delegate = summary["total_fee_sun"] + lent["fee_sun"]
+    print(f"TRX burned: off {burned_off} sun, delegate {burned_delegate} sun")
+    assert burned_delegate <= burned_off // 10, (burned_delegate, burned_off)
+    assert lent["delegate_txid"] and lent["undelegate_txid"]
+    left = await _delegated(devnet, staking, hot)
+    assert sum(e.get("frozen_balance_for_energy", 0) for e in left) == 0, "no delegation left"
+    assert await lending.stop() == 0
+
+
+@pytest.mark.parametrize("crash_at", ["journal:1", "journal:12"])
+async def test_a_sigkill_around_the_lent_energy_delegates_and_takes_back_exactly_once(
+    make_worker,
+    amqp,
+    namespace,
+    devnet,
+    database,  # noqa: F811
+    crash_at,
+):
+    """journal:1 dies right after the delegation is journaled (before any line);
+    journal:12 right after the undelegation is journaled (every line confirmed)."""
+    commands, events, hot, staking = await _energy_setup(make_worker, amqp, namespace, devnet)
+    environment = {
+        "TRON_WORKER_STAKING__WALLET": staking,
+        "TRON_WORKER_STAKING__ENERGY_POLICY": "delegate",
+        "TRON_WORKER_STAKING__BURN_FALLBACK": "false",
+    }
+    doomed = make_worker(
+        TRON_WORKER_TRON__ENDPOINTS=json.dumps([devnet.url]),
+        TRON_WORKER_CHAIN__FOLLOWER_INTERVAL_S="0.1",
+        TRON_WORKER_WORKER__SWEEP_INTERVAL_S="0.2",
+        **environment,
+    )
+    doomed.start(crash_at=crash_at)
+    body = _usdt_payout(hot)
+    await commands.publish(aio_pika.Message(body), "command.payout.create")
+    assert await doomed.exited(timeout_s=90) == -9
+    survivor = await _start(make_worker, devnet, **environment)
+    summary = await _completed(events)
+    assert summary["energy"]["undelegate_txid"]
+    [payout] = [doc async for doc in database.commands.find({"type": "payout.create"})]
+    for item in (100, 101):
+        attempts = [
+            doc async for doc in database.tx_attempts.find({"ref": payout["ref"], "item": item})
+        ]
+        assert len(attempts) == 1, (item, attempts)
+        fate = await database.fates.find_one({"_id": attempts[0]["_id"]})
+        assert fate["fate"] == "confirmed"
+    left = await _delegated(devnet, staking, hot)
+    assert sum(e.get("frozen_balance_for_energy", 0) for e in left) == 0, "no delegation left"
+    assert await survivor.stop() == 0

@@ -118,6 +118,7 @@ def test_event_types_cover_every_family_and_state() -> None:
         "DELEGATION_LOCKED",
         "LOCK_PERIOD_INVALID",
         "RECEIVER_NOT_ACTIVATED",
+        "NO_ENERGY",
         "NOT_A_WITNESS",
         "VOTES_ABOVE_TRON_POWER",
         "NOTHING_TO_CLAIM",
