@@ -8,7 +8,6 @@ queued and lets what is signed land.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from datetime import UTC, datetime
@@ -27,6 +26,7 @@ from tests.integration.test_transfer_pipeline import (  # noqa: F401
     _start,
     _until,
     balance_sun,
+    call_usdt,
     database,
     devnet,
     transfer_command,
@@ -79,35 +79,7 @@ async def _blacklist(devnet, holder: str) -> None:  # type: ignore[no-untyped-de
     owner = owner_key.public_key.to_base58check_address()
     # addBlackList(address)
     signer, sealed = _signer_for(owner, private_key=bytes.fromhex(DEFAULT_USDT_OWNER_KEY))
-    await _call_contract(devnet, signer, sealed, "0ecb93c0" + _word_of_address(holder))
-
-
-async def _call_contract(devnet, signer, wallet, data_hex: str) -> None:  # type: ignore[no-untyped-def]
-    import time
-
-    from worker.ports import BlockRef
-
-    head = await _post(devnet, "/wallet/getnowblock", {})
-    raw = head["block_header"]["raw_data"]
-    now_ms = int(time.time() * 1000)
-    signed = signer.trigger(
-        wallet,
-        contract=USDT,
-        data_hex=data_hex,
-        fee_limit_sun=100_000_000,
-        reference=BlockRef(raw["number"], head["blockID"], raw["timestamp"]),
-        expiration_ms=now_ms + 60_000,
-        timestamp_ms=now_ms,
-    )
-    answer = await _post(devnet, "/wallet/broadcasthex", {"transaction": signed.signed_hex})
-    assert answer.get("result") is True, answer
-    for _ in range(100):
-        info = await _post(devnet, "/wallet/gettransactioninfobyid", {"value": signed.txid})
-        if info.get("blockNumber"):
-            assert info["receipt"]["result"] == "SUCCESS", info
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError("the call never landed")
+    await call_usdt(devnet, signer, sealed, "0ecb93c0" + _word_of_address(holder))
 
 
 async def _terminal(events, count: int, family: str = "payout", timeout_s: float = 120, seen=None):  # type: ignore[no-untyped-def]

@@ -489,10 +489,16 @@ def _signer_for(
 async def move_usdt(devnet: Devnet, signer, wallet, to: str, amount: int) -> None:  # type: ignore[no-untyped-def]
     """Sign and broadcast a USDT transfer outside the worker, and wait until it is in a block:
     the balance moves behind the worker's back, as a second system using the key would."""
+    from worker.abi import transfer_call
+
+    await call_usdt(devnet, signer, wallet, transfer_call(to, amount))
+
+
+async def call_usdt(devnet: Devnet, signer, wallet, data_hex: str) -> None:  # type: ignore[no-untyped-def]
+    """Sign a USDT contract call with `wallet`'s key, broadcast it, wait for SUCCESS."""
     import asyncio
     import time
 
-    from worker.abi import transfer_call
     from worker.ports import BlockRef
 
     head = await _post(devnet, "/wallet/getnowblock", {})
@@ -502,7 +508,7 @@ async def move_usdt(devnet: Devnet, signer, wallet, to: str, amount: int) -> Non
     signed = signer.trigger(
         wallet,
         contract=USDT,
-        data_hex=transfer_call(to, amount),
+        data_hex=data_hex,
         fee_limit_sun=100_000_000,
         reference=reference,
         expiration_ms=now_ms + 60_000,
@@ -516,7 +522,7 @@ async def move_usdt(devnet: Devnet, signer, wallet, to: str, amount: int) -> Non
             assert info["receipt"]["result"] == "SUCCESS", info
             return
         await asyncio.sleep(0.1)
-    raise AssertionError("the move never landed")
+    raise AssertionError("the call never landed")
 
 
 async def _journaled_then_killed(make_worker, devnet: Devnet, commands, body: bytes) -> None:  # type: ignore[no-untyped-def]
