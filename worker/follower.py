@@ -225,8 +225,10 @@ class ChainFollower:
         # this decision's only if it carries this one; a redo's insert loses to the first.
         nonce = uuid.uuid4().hex
         stored = await self._journal.decide(tracked, fate, {**details, "nonce": nonce})
-        if plan is not None and stored.get("nonce") == nonce:
-            self._count(plan, fate, int(details.get("fee_sun", 0)))
+        if stored.get("nonce") == nonce:  # this decision stands: count it (a redo's does not)
+            self._metrics.fates_total.labels(fate).inc()
+            if plan is not None:
+                self._count(plan, fate, int(details.get("fee_sun", 0)))
         # Wake the command: the sweeper takes it over and its handler acts on the fate.
         await self._store.insert(
             "active",
@@ -237,7 +239,6 @@ class ChainFollower:
             },
         )
         await self._journal.untrack(tracked)
-        self._metrics.fates_total.labels(fate).inc()
         log.info("attempt decided", attempt=tracked["attempt"], txid=tracked["_id"], fate=fate)
 
     async def _plan(self, tracked: Doc) -> dict[str, Any]:

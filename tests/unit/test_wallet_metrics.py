@@ -240,6 +240,9 @@ async def test_a_redone_block_counts_each_fate_once(world: MetricsWorld) -> None
     assert _fees(world, "TRX") == 100_000, "a failed transaction's fee counts too"
     fates = world.store.collections["fates"]
     assert {doc["fate"] for doc in fates.values()} == {"confirmed", "failed"}
+    decided = world.metrics.registry.get_sample_value
+    assert decided("tron_worker_attempt_fates_total", {"fate": "confirmed"}) == 1
+    assert decided("tron_worker_attempt_fates_total", {"fate": "failed"}) == 1
 
 
 async def test_delegated_energy_is_counted_on_confirmation_only(world: MetricsWorld) -> None:
