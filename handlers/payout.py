@@ -460,4 +460,11 @@ async def has_effects(command: CommandContext[PayoutCreatePayload], deps: Deps) 
     return False
 
 
-PAYOUT_CREATE = CommandType(PayoutCreatePayload, handle, has_effects)
+async def release(command: CommandContext[PayoutCreatePayload], deps: Deps) -> None:
+    """Failed without a signature: its caps, approval count and pool funds go back."""
+    await _release_all(command, deps)
+    if deps.pool is not None:
+        await deps.pool.release(command.ref)
+
+
+PAYOUT_CREATE = CommandType(PayoutCreatePayload, handle, has_effects, release)

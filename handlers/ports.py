@@ -354,3 +354,6 @@ class CommandType(Generic[P]):
     payload: type[P]
     handle: Callable[[CommandContext[P], Deps], Awaitable[Outcome]]
     has_effects: Callable[[CommandContext[P], Deps], Awaitable[bool]]
+    # Give back what a run reserved (pool funds, daily caps) when the command is failed
+    # without effects outside its handler (retries exhausted, a permanent error).
+    release: Callable[[CommandContext[P], Deps], Awaitable[None]] | None = None

@@ -37,7 +37,7 @@ from handlers.ports import (
 )
 from schemas.payloads import TransferTrxPayload
 
-__all__ = ["TRANSFER_TRX", "TRX", "has_effects", "outcome_of", "run_transfer"]
+__all__ = ["TRANSFER_TRX", "TRX", "has_effects", "outcome_of", "release", "run_transfer"]
 
 ITEM = Item(0)
 
@@ -157,4 +157,9 @@ async def has_effects(command: CommandContext[Any], deps: Deps) -> bool:
     return await deps.journal.latest_attempt(command.ref, 0) is not None
 
 
-TRANSFER_TRX = CommandType(TransferTrxPayload, handle, has_effects)
+async def release(command: CommandContext[Any], deps: Deps) -> None:
+    """Failed without a signature: its daily caps go back."""
+    await release_items(command, deps, [0])
+
+
+TRANSFER_TRX = CommandType(TransferTrxPayload, handle, has_effects, release)

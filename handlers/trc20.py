@@ -19,7 +19,7 @@ from typing import Any
 
 from handlers.chain_items import Kind, Refusal
 from handlers.ports import BlockRef, CommandContext, CommandType, Deps, Outcome, SignedTx
-from handlers.transfer import has_effects, run_transfer
+from handlers.transfer import has_effects, release, run_transfer
 from schemas.payloads import TransferTrc20Payload
 from worker import abi
 from worker.errors import PermanentError
@@ -114,4 +114,4 @@ async def handle(command: CommandContext[TransferTrc20Payload], deps: Deps) -> O
     return await run_transfer(command, deps, TOKEN, token=command.payload.token)
 
 
-TRANSFER_TRC20 = CommandType(TransferTrc20Payload, handle, has_effects)
+TRANSFER_TRC20 = CommandType(TransferTrc20Payload, handle, has_effects, release)

@@ -179,20 +179,55 @@ class Executor:
                 return "terminal"
         command = dict(command, events=list(command.get("events", [])))
         outcome: Outcome
+        emitted = _Emitted()
         if await self._gates.void(command["ref"], lease.epoch):
             outcome = Failed(code, message, retry_safe=True)
+            if command["type"] in self._types:
+                await self._release(*self._bound(command, lease, emitted))
         elif attention:
             outcome = NeedsAttention(code, message)
         else:
             await self._commands.mark_active(command)
             await self._leases.release(lease)
             return "resume"
-        emitted = _Emitted()
         await self._finish(command, lease, outcome, emitted, unmark=True)
         await self._outbox.flush(emitted)
         return "failed" if isinstance(outcome, Failed) else "attention"
 
     async def _run(self, command: Doc, lease: Lease, emitted: _Emitted) -> Outcome | None:
+        entry, context, deps = self._bound(command, lease, emitted)
+        ref = command["ref"]
+        if context.expires_at <= self._clock() and not await self._gates.is_open(ref):
+            # Never start a command after its expiry (a replayed dead letter must not pay).
+            if await self._gates.void(ref, lease.epoch):
+                return Failed("EXPIRED", "the command expired before it started", retry_safe=True)
+        if not await self._gates.open(ref, lease.epoch):
+            log.info("command was given up meanwhile; its give-up finishes it")
+            return None
+        try:
+            return await entry.handle(context, deps)
+        except PermanentError as exc:
+            # Retrying cannot help. A command with stored effects is never failed here:
+            # only its handler could say what they mean.
+            if await entry.has_effects(context, deps):
+                return NeedsAttention(exc.code, str(exc))
+            await self._release(entry, context, deps)
+            return Failed(exc.code, str(exc), retry_safe=True)
+
+    async def _release(self, entry: CommandType, context: CommandContext[Any], deps: Deps) -> None:  # type: ignore[type-arg]
+        """Best effort: a reservation left behind is conservative (it refuses, never pays)."""
+        if entry.release is None:
+            return
+        try:
+            await entry.release(context, deps)
+        except Exception as exc:
+            self._metrics.background_errors_total.labels("release").inc()
+            log.warning("reservations not given back", error=f"{type(exc).__name__}: {exc}")
+
+    def _bound(
+        self, command: Doc, lease: Lease, emitted: _Emitted
+    ) -> tuple[CommandType, CommandContext[Any], Deps]:  # type: ignore[type-arg]
+        """The command's type, its context and the ports bound to its lease."""
         entry = self._types[command["type"]]
         context: CommandContext[Any] = CommandContext(
             ref=command["ref"],
@@ -222,22 +257,7 @@ class Executor:
             controls=chain.controls if chain else None,
             approvals=chain.approvals if chain else None,
         )
-        ref = command["ref"]
-        if context.expires_at <= self._clock() and not await self._gates.is_open(ref):
-            # Never start a command after its expiry (a replayed dead letter must not pay).
-            if await self._gates.void(ref, lease.epoch):
-                return Failed("EXPIRED", "the command expired before it started", retry_safe=True)
-        if not await self._gates.open(ref, lease.epoch):
-            log.info("command was given up meanwhile; its give-up finishes it")
-            return None
-        try:
-            return await entry.handle(context, deps)
-        except PermanentError as exc:
-            # Retrying cannot help. A command with stored effects is never failed here:
-            # only its handler could say what they mean.
-            if await entry.has_effects(context, deps):
-                return NeedsAttention(exc.code, str(exc))
-            return Failed(exc.code, str(exc), retry_safe=True)
+        return entry, context, deps
 
     async def _finish(
         self, command: Doc, lease: Lease, outcome: Outcome, emitted: _Emitted, *, unmark: bool

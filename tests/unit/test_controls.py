@@ -263,3 +263,32 @@ async def test_a_switch_whose_writer_died_before_its_event_is_announced_by_the_n
     assert await world.switches.blocking(asset="TRX") is not None
     kinds = [e["routing_key"] for e in world.store.collections["events"].values()]
     assert kinds.count("control.paused") == 1, "announced once"
+
+
+async def test_a_payout_failed_before_any_signature_gives_its_caps_and_pool_funds_back() -> None:
+    world, wallet = await _world(
+        {
+            **_limits(TRX={"daily": 100_000}),
+            "TRON_WORKER_CONTROLS__CHECK_CONTRACT_DESTINATION": "false",
+        }
+    )
+    original = world.node.chain_parameters
+
+    async def broken() -> dict[str, int]:  # every plan needs the chain's fees
+        from worker.errors import PermanentError
+
+        raise PermanentError("the node answers nonsense")
+
+    world.node.chain_parameters = broken  # type: ignore[method-assign]
+    body = command(
+        "payout.create",
+        key="doomed",
+        payload={"asset": "TRX", "recipients": _lines(2, amount=1000)},
+    )
+    await world.deliver(body, family="payout", routing_key="command.payout.create")
+    [failed] = [e["event"]["payload"] for e in world.events.of("payout.failed")]
+    assert "nonsense" in failed["message"] and failed["retry_safe"] is True
+    caps = Caps(world.store, lambda: world.now, "UTC")
+    assert await caps.used("asset", "TRX") == 0, "the day's cap is not spent by nothing"
+    world.node.chain_parameters = original  # type: ignore[method-assign]
+    assert not world.store.collections["tx_attempts"]
