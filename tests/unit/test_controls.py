@@ -266,7 +266,7 @@ async def test_a_switch_whose_writer_died_before_its_event_is_announced_by_the_n
 
 
 async def test_a_payout_failed_before_any_signature_gives_its_caps_and_pool_funds_back() -> None:
-    world, wallet = await _world(
+    world, _ = await _world(
         {
             **_limits(TRX={"daily": 100_000}),
             "TRON_WORKER_CONTROLS__CHECK_CONTRACT_DESTINATION": "false",
