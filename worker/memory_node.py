@@ -180,8 +180,14 @@ class MemoryNode:
         return max(0, resource["EnergyLimit"] - resource["EnergyUsed"])
 
     async def account_resource(self, address: str) -> dict[str, int]:
+        """What the stake gives; `energy[address]`, when a test set it, is the energy left
+        (as energy_available answers), and getaccount's `free_net_usage` the free used."""
         self._count("account_resource")
-        return self.stake.account_resource(self.accounts, address)
+        resource = self.stake.account_resource(self.accounts, address)
+        if address in self.energy:
+            resource = {**resource, "EnergyLimit": self.energy[address], "EnergyUsed": 0}
+        used = int((self.accounts.get(address) or {}).get("free_net_usage", 0))
+        return {**resource, "freeNetUsed": used}
 
     async def can_delegate_max_size(self, owner: str, resource: str) -> int:
         self._count("can_delegate_max_size")

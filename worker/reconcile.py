@@ -533,25 +533,14 @@ class BalanceCheck:
         self._shown.add(wallet)
 
     async def _resources(self, wallet: str, account: Doc | None) -> tuple[int, int]:
-        """(energy, bandwidth) the wallet can spend now; none for an account not on chain.
-
-        NOTE: written before the TronNode port had `account_resource` (getaccountresource).
-        Until this switches to it, energy is `energy_available` (one more call per wallet)
-        and bandwidth is only the daily free allowance left, getFreeNetLimit (chain
-        parameters, read once a round) minus getaccount's `free_net_usage`: the staked
-        allowance (NetLimit) is not in getaccount, so a wallet that froze TRX for bandwidth
-        shows less than it has. Switched, one `account_resource` call per wallet replaces
-        both: EnergyLimit - EnergyUsed, and `bandwidth_available(resource)`.
-        """
+        """(energy, bandwidth) the wallet can spend now, from one getaccountresource per
+        wallet (none for an account not on chain): EnergyLimit - EnergyUsed, and the free
+        plus the staked bandwidth left (`bandwidth_available`)."""
         if account is None:
             return 0, 0
-        energy = max(0, await self._node.energy_available(wallet))
-        free_limit = self._free_net_limit
-        if free_limit is None:
-            parameters = await self._node.chain_parameters()
-            free_limit = self._free_net_limit = _int(parameters.get("getFreeNetLimit"))
-        used = _int(account.get("free_net_usage"))
-        return energy, bandwidth_available({"freeNetLimit": free_limit, "freeNetUsed": used})
+        resource = await self._node.account_resource(wallet)
+        energy = max(0, resource.get("EnergyLimit", 0) - resource.get("EnergyUsed", 0))
+        return energy, bandwidth_available(resource)
 
     def _forget(self, present: set[str]) -> None:
         """Remove the resource series of wallets no longer hot or staking (gone)."""

@@ -95,8 +95,8 @@ async def test_a_round_sets_the_gauges_of_hot_and_staking_wallets_and_not_deposi
     assert gauges(unfunded) == [0, 0, 0], "not on chain: nothing to spend"
     assert gauges(deposit) == [None, None, None], "deposit wallets are not shown"
     made = {k: v - calls.get(k, 0) for k, v in world.node.calls.items() if v != calls.get(k)}
-    assert made == {"account": 3, "energy_available": 2, "chain_parameters": 1}, (
-        "one account read per wallet, energy only for accounts on chain, parameters once"
+    assert made == {"account": 3, "account_resource": 2}, (
+        "one account read per wallet, resources only for accounts on chain"
     )
 
 
@@ -270,3 +270,16 @@ async def test_an_attempt_proven_absent_counts_nothing(world: MetricsWorld) -> N
     [fate] = world.store.collections["fates"].values()
     assert fate["fate"] == "absent"
     assert _delegated(world) == 0 and _fees(world, "TRX") is None
+
+
+async def test_staked_bandwidth_counts_in_the_bandwidth_gauge(world: MetricsWorld) -> None:
+    [hot] = await _wallets(world, "hot")
+    _on_chain(world, hot, balance_sun=7_000_000, energy=0, free_used=600)  # free all used
+    await world.check.check_once()
+    assert _sample(world, "tron_worker_wallet_bandwidth_available", wallet=hot) == 0
+    world.node.stake._stake(hot).frozen["BANDWIDTH"] = 100_000_000  # 100 TRX staked
+    staked = await world.node.account_resource(hot)
+    assert staked["NetLimit"] > 0
+    await world.check.check_once()
+    shown = _sample(world, "tron_worker_wallet_bandwidth_available", wallet=hot)
+    assert shown == staked["NetLimit"] - staked["NetUsed"], "the staked allowance is shown"
