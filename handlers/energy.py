@@ -31,8 +31,9 @@ from typing import Any
 import structlog
 
 from handlers.chain_items import Item, Refusal, advance, journal_first
-from handlers.ports import CommandContext, Deps, Failed, NeedsAttention, Outcome, Pending, Rejected
-from handlers.stake import STAKE, TRX_SUN, _plan
+from handlers.ports import CommandContext, Deps, Failed, NeedsAttention, Outcome, Rejected
+from handlers.stake import STAKE, TRX_SUN, contract_plan
+from handlers.transfer import outcome_of
 
 __all__ = ["DELEGATE_ITEM", "UNDELEGATE_ITEM", "give_back", "lend", "summary"]
 
@@ -74,7 +75,7 @@ async def lend(
                 log.warning("energy not delegated; the lines burn TRX", reason=why)
                 return None
             return Rejected("NO_ENERGY", why)
-        plan = _plan(
+        plan = contract_plan(
             "stake.delegate",
             rules.staking_wallet,
             "DelegateResourceContract",
@@ -93,13 +94,7 @@ async def lend(
             return Rejected(refusal.code, refusal.message)
     result = await advance(command, deps, STAKE, _DELEGATION, rules.staking_wallet)
     if result.state == "pending":
-        attempt = result.attempt
-        assert attempt is not None
-
-        async def news() -> bool:
-            return await journal.fate(attempt) is not None
-
-        return Pending("broadcast", news)
+        return outcome_of(deps, result)  # woken when the follower decides its fate
     if result.state == "confirmed":
         return None
     if result.state == "attention":
@@ -126,7 +121,7 @@ async def give_back(command: CommandContext[Any], deps: Deps) -> Outcome | None:
         lent = delegated["plan"]
         staking = await deps.wallets.by_address(lent["owner"])
         assert staking is not None, "it signed the delegation"
-        plan = _plan(
+        plan = contract_plan(
             "stake.undelegate",
             lent["owner"],
             "UnDelegateResourceContract",
@@ -142,13 +137,7 @@ async def give_back(command: CommandContext[Any], deps: Deps) -> Outcome | None:
             return NeedsAttention(refusal.code, message + refusal.message)
     result = await advance(command, deps, STAKE, _UNDELEGATION, delegated["owner"])
     if result.state == "pending":
-        attempt = result.attempt
-        assert attempt is not None
-
-        async def news() -> bool:
-            return await journal.fate(attempt) is not None
-
-        return Pending("broadcast", news)
+        return outcome_of(deps, result)  # woken when the follower decides its fate
     if result.state != "confirmed":
         message = f"the energy delegation was not taken back: {result.message}"
         return NeedsAttention(result.code or "UNDELEGATION_FAILED", message)

@@ -47,7 +47,7 @@ from schemas.payloads import (
     StakeWithdrawUnfrozenPayload,
 )
 
-__all__ = ["STAKE_TYPES"]
+__all__ = ["STAKE", "STAKE_TYPES", "contract_plan"]
 
 ITEM = Item(0)
 TRX_SUN = 1_000_000
@@ -150,7 +150,7 @@ STAKE = Kind(plan=None, sign=_sign, doubt=_no_doubt, figures=_figures)  # type: 
 RESOURCE_CODES = {"BANDWIDTH": 0, "ENERGY": 1}  # core.ResourceCode
 
 
-def _plan(command: str, owner: str, contract_type: str, **fields: Any) -> dict[str, Any]:
+def contract_plan(command: str, owner: str, contract_type: str, **fields: Any) -> dict[str, Any]:
     """What attempt n signs: the contract and its fields (addresses base58, enums as ints)."""
     resource = fields.pop("resource", None)
     contract: dict[str, Any] = {"owner_address": owner, **fields}
@@ -179,7 +179,7 @@ async def _freeze(command: CommandContext[StakeFreezePayload], deps: Deps) -> di
         raise Refusal(
             "INSUFFICIENT_BALANCE", f"{p.wallet} holds {balance} sun; freezing {p.amount_sun}"
         )
-    return _plan(
+    return contract_plan(
         "stake.freeze", p.wallet, "FreezeBalanceV2Contract",
         frozen_balance=p.amount_sun, resource=p.resource,
     )  # fmt: skip
@@ -201,7 +201,7 @@ async def _unfreeze(command: CommandContext[StakeUnfreezePayload], deps: Deps) -
             f"{p.wallet} has the chain's maximum of unfreezes pending; withdraw expired ones "
             "first (stake.withdraw_unfrozen) or wait",
         )
-    plan = _plan(
+    plan = contract_plan(
         "stake.unfreeze", p.wallet, "UnfreezeBalanceV2Contract",
         unfreeze_balance=p.amount_sun, resource=p.resource,
     )  # fmt: skip
@@ -217,7 +217,7 @@ async def _withdraw(
     amount = await deps.node.can_withdraw_unfreeze_amount(p.wallet, head.timestamp_ms)
     if amount <= 0:
         raise Refusal("NOTHING_TO_WITHDRAW", f"no unfrozen TRX of {p.wallet} has passed its delay")
-    plan = _plan("stake.withdraw_unfrozen", p.wallet, "WithdrawExpireUnfreezeContract")
+    plan = contract_plan("stake.withdraw_unfrozen", p.wallet, "WithdrawExpireUnfreezeContract")
     return {**plan, "expected_sun": amount}
 
 
@@ -269,7 +269,7 @@ async def _delegate(command: CommandContext[StakeDelegatePayload], deps: Deps) -
                 f"{blocks} blocks would end at {ends_ms} ms, before it",
             )
         fields["lock_period"] = blocks
-    plan = _plan("stake.delegate", p.wallet, "DelegateResourceContract", **fields)
+    plan = contract_plan("stake.delegate", p.wallet, "DelegateResourceContract", **fields)
     return {**plan, "receiver": p.receiver}
 
 
@@ -300,7 +300,7 @@ async def _undelegate(
             f"only {free} sun of the {total} delegated to {p.receiver} is unlocked; the lock "
             f"ends at {until} ms (head {head.timestamp_ms} ms)",
         )
-    plan = _plan(
+    plan = contract_plan(
         "stake.undelegate", p.wallet, "UnDelegateResourceContract",
         resource=p.resource, balance=p.amount_sun, receiver_address=p.receiver,
     )  # fmt: skip
@@ -322,7 +322,7 @@ async def _vote(command: CommandContext[StakeVotePayload], deps: Deps) -> dict[s
             f"{asked} votes asked; {p.wallet}'s TRON power is {power} (1 per whole staked TRX)",
         )
     votes = [{"vote_address": v.witness, "vote_count": v.count} for v in p.votes]
-    return _plan("stake.vote", p.wallet, "VoteWitnessContract", votes=votes, support=False)
+    return contract_plan("stake.vote", p.wallet, "VoteWitnessContract", votes=votes, support=False)
 
 
 async def _claim(command: CommandContext[StakeClaimRewardsPayload], deps: Deps) -> dict[str, Any]:
@@ -340,7 +340,7 @@ async def _claim(command: CommandContext[StakeClaimRewardsPayload], deps: Deps) 
     reward = await deps.node.reward(p.wallet)
     if reward <= 0:
         raise Refusal("NOTHING_TO_CLAIM", f"{p.wallet} has no voting reward to withdraw")
-    plan = _plan("stake.claim_rewards", p.wallet, "WithdrawBalanceContract")
+    plan = contract_plan("stake.claim_rewards", p.wallet, "WithdrawBalanceContract")
     return {**plan, "expected_sun": reward}
 
 
