@@ -139,22 +139,26 @@ async def run_worker(settings: Settings, stop: asyncio.Event, *, burst: bool = F
             "sidecar listening", host=sc.host, port=sidecar.port, network=settings.tron.network
         )
         async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(health.run(stop))
+            background = [tasks.create_task(health.run(stop), name="health")]
             started = await _until_connected(broker, mongo, settings, stop)
             if started:
-                consuming = tasks.create_task(consumer.run())
+                consuming = tasks.create_task(consumer.run(), name="consumer")
                 ws = settings.worker
-                tasks.create_task(outbox.run(stop, ws.relay_interval_s))
-                tasks.create_task(sweeper.run(stop, ws.sweep_interval_s, ws.cleanup_interval_s))
-                tasks.create_task(follower.run(stop))
-                tasks.create_task(wired.balance_check.run(stop))  # judges where the follower runs
+                loops = {
+                    "relay": outbox.run(stop, ws.relay_interval_s),
+                    "sweeper": sweeper.run(stop, ws.sweep_interval_s, ws.cleanup_interval_s),
+                    "follower": follower.run(stop),
+                    "balance_check": wired.balance_check.run(stop),  # judges where it follows
+                }
                 if burst:
-                    tasks.create_task(_stop_when_drained(broker, store, consumer, stop))
+                    loops["burst"] = _stop_when_drained(broker, store, consumer, stop)
+                background += [tasks.create_task(c, name=n) for n, c in loops.items()]
                 log.info("worker started", queues=len(broker.topology.work_queues))
             await stop.wait()
+            grace = asyncio.get_running_loop().time() + settings.worker.shutdown_grace_s
             if started:
                 await _drain(consumer, consuming, settings.worker.shutdown_grace_s)
-            log.info("waiting for background tasks")
+            await _finish(background, grace - asyncio.get_running_loop().time())
     finally:
         # Close in reverse order of need: the broker after in-flight acks, the sidecar last
         # so probes see the worker until it is really gone.
@@ -164,6 +168,27 @@ async def run_worker(settings: Settings, stop: asyncio.Event, *, burst: bool = F
         await http.close()
         await sidecar.stop()
         log.info("worker stopped")
+
+
+async def _finish(background: list[asyncio.Task[None]], grace_s: float) -> None:
+    """Give the background loops what is left of the shutdown grace to see `stop`, then
+    cancel the rest. Cancelling one mid-round is what a SIGKILL at that await would do, and
+    every round is built to survive that (decisions are inserts, steps are idempotent)."""
+    log.info("waiting for background tasks", grace_s=round(max(grace_s, 0.0), 1))
+    _, late = await asyncio.wait(background, timeout=max(grace_s, 1.0))
+    for task in late:
+        log.warning("background task cancelled at shutdown", task=task.get_name(), at=_awaits(task))
+        task.cancel()
+
+
+def _awaits(task: asyncio.Task[None]) -> list[str]:
+    """Where a suspended task waits: function:line down its chain of awaits."""
+    where: list[str] = []
+    coro = task.get_coro()
+    while (frame := getattr(coro, "cr_frame", None)) is not None and len(where) < 12:
+        where.append(f"{frame.f_code.co_name}:{frame.f_lineno}")
+        coro = coro.cr_await  # type: ignore[union-attr]
+    return where
 
 
 def _broker_probe(broker: Broker):  # type: ignore[no-untyped-def]

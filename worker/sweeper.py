@@ -60,12 +60,15 @@ class Sweeper:
         self._cursor: str | None = None  # where the next page of markers starts
         self._duties = duties  # more periodic work each round, e.g. expiring approvals
 
-    async def sweep_once(self, limit: int = 50) -> int:
-        """One page of markers: take over and finish what is stuck; the number taken over."""
+    async def sweep_once(self, limit: int = 50, stop: asyncio.Event | None = None) -> int:
+        """One page of markers: take over and finish what is stuck; the number taken over.
+        Stops between commands once `stop` is set (shutdown need not wait for a page)."""
         markers = await self._store.scan("active", limit, after=self._cursor)
         self._cursor = markers[-1]["_id"] if len(markers) == limit else None
         taken = 0
         for marker in markers:
+            if stop is not None and stop.is_set():
+                break
             try:
                 taken += await self._sweep_marker(marker)
             except Exception as exc:  # one command's trouble must not stop the round
@@ -157,7 +160,7 @@ class Sweeper:
         backoff = Backoff(sweep_interval_s)
         while not stop.is_set():
             try:
-                await self.sweep_once()
+                await self.sweep_once(stop=stop)
                 for duty in self._duties:
                     await duty()
                 if loop.time() >= next_cleanup_s:

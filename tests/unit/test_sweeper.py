@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import timedelta
 
@@ -62,6 +63,18 @@ async def test_sweeper_finishes_a_command_whose_worker_died() -> None:
     assert world.metrics.lease_takeovers_total._value.get() == 1
     [created] = world.events.of("wallet.created")
     assert created["event"]["command_id"] == json.loads(body)["command_id"]
+
+
+async def test_a_stopping_sweeper_takes_over_nothing_more_and_leaves_the_marker() -> None:
+    world = World()
+    await _crash_after_claim(world, command())
+    world.now = NOW + timedelta(seconds=31)
+    stop = asyncio.Event()
+    stop.set()
+    assert await _sweeper(world).sweep_once(stop=stop) == 0
+    [doc] = world.store.collections["commands"].values()
+    assert doc["terminal"] is False and "-:order-42" in world.store.collections["active"]
+    assert await _sweeper(world).sweep_once() == 1, "the next worker finishes it"
 
 
 async def test_sweeper_gives_up_after_max_epochs_with_a_failed_event() -> None:
