@@ -400,9 +400,6 @@ async def _outcome(
     if attention:
         lines = "; ".join(f"line {item.index}: {r.message}" for item, r in attention)
         return NeedsAttention(attention[0][1].code or "UNPROVEN_EFFECT", lines)
-    back = await energy.give_back(command, deps)  # the lent energy, before the summary
-    if back is not None:
-        return back
     assert deps.pool is not None
     failed = [item.index for item, r in zip(items, results, strict=True) if r.state == "failed"]
     await release_items(command, deps, failed)  # lines that ended without paying

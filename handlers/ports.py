@@ -32,6 +32,7 @@ __all__ = [
     "Rejected",
     "SignedTx",
     "Signer",
+    "StandingEnergy",
     "TokenRef",
     "WalletStore",
 ]
@@ -287,6 +288,32 @@ class Approvals(Protocol):
         ...
 
 
+class StandingEnergy(Protocol):
+    """The standing energy delegation to each hot wallet (worker/standing.py): an insert
+    chain `energy/<wallet>:<n>` of decisions (a top-up by a payout, a return by the
+    worker), so two workers never both top up or both take back the same energy."""
+
+    async def head(self, receiver: str) -> dict[str, Any] | None:
+        """The wallet's latest decision (None: never topped up)."""
+        ...
+
+    async def decide(self, decision: dict[str, Any]) -> dict[str, Any]:
+        """Insert decision `n` for its receiver; the stored one (maybe another's)."""
+        ...
+
+    async def settled(self, decision: dict[str, Any]) -> bool:
+        """Whether its transaction's fate is in, or its owner ended without one."""
+        ...
+
+    async def used(self, receiver: str) -> None:
+        """A batch from `receiver` is about to spend energy: not idle."""
+        ...
+
+    async def wait(self, key: str, decision: dict[str, Any]) -> None:
+        """Command `key` waits for `decision` to settle; the worker wakes it then."""
+        ...
+
+
 @dataclass(frozen=True)
 class TokenRef:
     """An allow-listed TRC20 token."""
@@ -311,6 +338,7 @@ class ChainRules:
     energy_policy: str = "off"  # "delegate": the staking wallet lends a batch its energy
     staking_wallet: str = ""
     burn_fallback: bool = True
+    topup_extra_energy: int = 0  # a top-up adds this beyond the batch's shortfall
 
     def token(self, name: str) -> TokenRef | None:
         """An allow-listed token by symbol or contract address."""
@@ -338,6 +366,7 @@ class Deps:
     pool: Pool | None = None
     controls: Controls | None = None
     approvals: Approvals | None = None
+    energy: StandingEnergy | None = None
 
 
 Handler = Callable[[CommandContext[Any], Deps], Awaitable[Outcome]]

@@ -412,7 +412,8 @@ class PayoutCompletedPayload(_Frozen):
     total_fee_sun: Amount
     items: list[PayoutItemSummary]
     # Energy the staking wallet lent the source for this payout (staking.energy_policy
-    # "delegate"): delegated_sun, energy, from, delegate_txid, undelegate_txid, fee_sun.
+    # "delegate"): delegated_sun, energy, from, delegate_txid, fee_sun (a top-up of the
+    # source's standing delegation that this payout made; it stays for the next batches).
     energy: dict[str, Any] | None = None
 
 

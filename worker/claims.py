@@ -72,13 +72,25 @@ class Claims:
             return Conflict(existing)
         return Duplicate(existing)
 
+    async def claim_own(self, command: Command, scope: str) -> Doc:
+        """A command the worker submits itself (an idle energy return): claimed like a
+        delivery's, or the stored one when an earlier try already claimed it."""
+        key = command_key(scope, command.idempotency_key)
+        doc = self._document(key, command, scope, None)
+        if await self._commands.insert(doc):
+            return doc
+        existing = await self._commands.get(key)
+        if existing is None:
+            raise TransientError(f"command {key} vanished between insert and read")
+        return existing
+
     async def take_over(self, existing: Doc) -> Lease | None:
         return await self._leases.take_over(existing)
 
     async def mark_active(self, existing: Doc) -> None:
         await self._commands.mark_active(existing)
 
-    def _document(self, key: str, command: Command, scope: str, delivery: Delivery) -> Doc:
+    def _document(self, key: str, command: Command, scope: str, delivery: Delivery | None) -> Doc:
         envelope = command.envelope
         now = self._clock()
         return {
@@ -98,6 +110,8 @@ class Claims:
             "created_at": now,
             "updated_at": now,
             "events": [],
-            "message_id": delivery.message_id,
-            "correlation_id": delivery.correlation_id or delivery.message_id,
+            "message_id": delivery.message_id if delivery else str(envelope.command_id),
+            "correlation_id": (delivery.correlation_id or delivery.message_id)
+            if delivery
+            else str(envelope.command_id),
         }

@@ -42,6 +42,7 @@ from handlers.ports import (
     Pool,
     Rejected,
     Signer,
+    StandingEnergy,
 )
 from worker.errors import LeaseLost, PermanentError, TransientError
 from worker.leases import Lease, Leases
@@ -79,6 +80,7 @@ class ChainServices:
     pool: Pool | None = None
     controls: Controls | None = None
     approvals: Approvals | None = None
+    energy: StandingEnergy | None = None
 
 
 class Executor:
@@ -256,6 +258,7 @@ class Executor:
             pool=chain.pool if chain else None,
             controls=chain.controls if chain else None,
             approvals=chain.approvals if chain else None,
+            energy=chain.energy if chain else None,
         )
         return entry, context, deps
 

@@ -45,6 +45,7 @@ DEFAULT_SETTINGS_FILE = Path(__file__).resolve().parent.parent / "settings.toml"
 
 PositiveFloat = Annotated[float, Field(gt=0)]
 PositiveInt = Annotated[int, Field(gt=0)]
+NonNegativeInt = Annotated[int, Field(ge=0)]
 Port = Annotated[int, Field(ge=0, le=65535)]
 
 
@@ -245,6 +246,8 @@ class StakingSettings(_Section):
     wallet: str
     energy_policy: Literal["off", "delegate"]
     burn_fallback: bool  # when delegating fails or cannot cover: burn TRX instead
+    topup_extra_energy: NonNegativeInt  # beyond a batch's shortfall
+    return_after_idle_s: PositiveFloat  # a standing delegation unused this long goes back
 
     @field_validator("wallet")
     @classmethod

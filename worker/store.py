@@ -74,6 +74,9 @@ COLLECTIONS = (
     "resolutions",  # operators' resolutions of needs_attention
     "approvals",  # payouts awaiting approval, by command_id
     "decisions",  # approvals: approve, cancel or expire, first insert wins
+    "energy",  # standing energy delegations: top-ups and returns (worker/standing.py)
+    "energy_use",  # when each hot wallet last asked for energy
+    "energy_waiters",  # payouts waiting for another's energy decision to settle
 )
 
 

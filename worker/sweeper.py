@@ -46,7 +46,7 @@ class Sweeper:
         retention_days: int,
         command_timeout_s: float = 60.0,
         clock: Callable[[], datetime] | None = None,
-        duties: tuple[Callable[[], Awaitable[int]], ...] = (),
+        duties: tuple[Callable[[], Awaitable[object]], ...] = (),
     ) -> None:
         self._store = store
         self._leases = leases

@@ -36,6 +36,7 @@ from worker.reservations import Reservations
 from worker.retries import Retrier
 from worker.settings import Settings
 from worker.signer import KeystoreSigner
+from worker.standing import StoreStandingEnergy
 from worker.store import CommandStore
 from worker.sweeper import Sweeper
 from worker.switches import Switches
@@ -55,6 +56,7 @@ class Wired:
     switches: Switches
     approvals: StoreApprovals
     balance_check: BalanceCheck
+    standing: StoreStandingEnergy
 
 
 def build_pipeline(
@@ -94,6 +96,18 @@ def build_pipeline(
     journal = Journal(store, clock)
     switches = Switches(store, outbox, clock)
     approvals = StoreApprovals(store, commands, clock)
+    claims = Claims(commands, leases, clock=clock)
+    standing = StoreStandingEnergy(
+        store,
+        journal,
+        commands,
+        claims,
+        leases,
+        node,
+        staking_wallet=settings.staking.wallet,
+        idle_s=settings.staking.return_after_idle_s,
+        clock=clock,
+    )
     chain = ChainServices(
         node=node,
         journal=journal,
@@ -112,6 +126,7 @@ def build_pipeline(
             energy_policy=settings.staking.energy_policy,
             staking_wallet=settings.staking.wallet,
             burn_fallback=settings.staking.burn_fallback,
+            topup_extra_energy=settings.staking.topup_extra_energy,
         ),
         sleep=sleep,
         pool=HotWalletPool(
@@ -125,6 +140,7 @@ def build_pipeline(
             settings.controls, switches, Caps(store, clock, settings.controls.window_zone)
         ),
         approvals=approvals,
+        energy=standing,
     )
     executor = Executor(
         chain=chain,
@@ -148,7 +164,7 @@ def build_pipeline(
     )
     pipeline = Pipeline(
         authenticator=authenticator,
-        claims=Claims(commands, leases, clock=clock),
+        claims=claims,
         executor=executor,
         outbox=outbox,
         retrier=retrier,
@@ -172,6 +188,7 @@ def build_pipeline(
             UndecidedFates(
                 store, commands, attention_after_s=settings.controls.attention_after_s, clock=clock
             ).wake_overdue,
+            standing.round,
         ),
     )
     reconciler = Reconciler(
@@ -214,4 +231,5 @@ def build_pipeline(
         switches,
         approvals=approvals,
         balance_check=balance_check,
+        standing=standing,
     )

@@ -379,7 +379,19 @@ async def _completed(events) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     return summary
 
 
-async def test_delegated_energy_burns_a_tenth_of_the_trx_and_leaves_no_delegation(
+async def _returned(events, hot: str, number: int = 2) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """The worker's own command taking the idle delegation back: its terminal event."""
+    key = f"energy-return:{hot}:{number}"
+    while True:
+        message = await next_message(events, 90)
+        await message.ack()
+        event = json.loads(message.body)
+        if event["idempotency_key"] == key and message.routing_key != "stake.accepted":
+            if message.routing_key != "stake.broadcast":
+                return {"type": message.routing_key, **event["payload"]}
+
+
+async def test_delegated_energy_burns_a_tenth_of_the_trx_stands_for_the_next_batch_and_goes_back(
     make_worker,
     amqp,
     namespace,
@@ -397,21 +409,33 @@ async def test_delegated_energy_burns_a_tenth_of_the_trx_and_leaves_no_delegatio
         TRON_WORKER_STAKING__WALLET=staking,
         TRON_WORKER_STAKING__ENERGY_POLICY="delegate",
         TRON_WORKER_STAKING__BURN_FALLBACK="false",
+        TRON_WORKER_STAKING__TOPUP_EXTRA_ENERGY="2000000",  # room for the next batch
+        TRON_WORKER_STAKING__RETURN_AFTER_IDLE_S="12",
     )
     await commands.publish(aio_pika.Message(_usdt_payout(hot)), "command.payout.create")
     summary = await _completed(events)
     lent = summary["energy"]
     burned_delegate = summary["total_fee_sun"] + lent["fee_sun"]
-    print(f"TRX burned: off {burned_off} sun, delegate {burned_delegate} sun")
+    await commands.publish(aio_pika.Message(_usdt_payout(hot)), "command.payout.create")
+    after = await _completed(events)
+    print(
+        f"TRX burned: off {burned_off} sun, delegate {burned_delegate} sun "
+        f"(top-up included), next batch {after['total_fee_sun']} sun"
+    )
     assert burned_delegate <= burned_off // 10, (burned_delegate, burned_off)
-    assert lent["delegate_txid"] and lent["undelegate_txid"]
+    assert "energy" not in after, "the standing delegation served the next batch"
+    assert after["total_fee_sun"] <= burned_off // 10, (after, burned_off)
+    standing = await _delegated(devnet, staking, hot)
+    assert sum(e.get("frozen_balance_for_energy", 0) for e in standing) == lent["delegated_sun"]
+    back = await _returned(events, hot)  # idle for 12 s: the worker takes it back
+    assert back["type"] == "stake.confirmed", back
     left = await _delegated(devnet, staking, hot)
     assert sum(e.get("frozen_balance_for_energy", 0) for e in left) == 0, "no delegation left"
     assert await lending.stop() == 0
 
 
 @pytest.mark.parametrize("crash_at", ["journal:1", "journal:12"])
-async def test_a_sigkill_around_the_lent_energy_delegates_and_takes_back_exactly_once(
+async def test_a_sigkill_around_the_standing_energy_delegates_and_takes_back_exactly_once(
     make_worker,
     amqp,
     namespace,
@@ -420,12 +444,14 @@ async def test_a_sigkill_around_the_lent_energy_delegates_and_takes_back_exactly
     crash_at,
 ):
     """journal:1 dies right after the delegation is journaled (before any line);
-    journal:12 right after the undelegation is journaled (every line confirmed)."""
+    journal:12 right after the idle return's undelegation is journaled (every line
+    confirmed, the wallet idle)."""
     commands, events, hot, staking = await _energy_setup(make_worker, amqp, namespace, devnet)
     environment = {
         "TRON_WORKER_STAKING__WALLET": staking,
         "TRON_WORKER_STAKING__ENERGY_POLICY": "delegate",
         "TRON_WORKER_STAKING__BURN_FALLBACK": "false",
+        "TRON_WORKER_STAKING__RETURN_AFTER_IDLE_S": "2",
     }
     doomed = make_worker(
         TRON_WORKER_TRON__ENDPOINTS=json.dumps([devnet.url]),
@@ -438,13 +464,15 @@ async def test_a_sigkill_around_the_lent_energy_delegates_and_takes_back_exactly
     await commands.publish(aio_pika.Message(body), "command.payout.create")
     assert await doomed.exited(timeout_s=90) == -9
     survivor = await _start(make_worker, devnet, **environment)
-    summary = await _completed(events)
-    assert summary["energy"]["undelegate_txid"]
+    if crash_at == "journal:1":
+        summary = await _completed(events)
+        assert summary["energy"]["delegate_txid"]
+    back = await _returned(events, hot)
+    assert back["type"] == "stake.confirmed", back
     [payout] = [doc async for doc in database.commands.find({"type": "payout.create"})]
-    for item in (100, 101):
-        attempts = [
-            doc async for doc in database.tx_attempts.find({"ref": payout["ref"], "item": item})
-        ]
+    [returned] = [doc async for doc in database.commands.find({"type": "stake.undelegate"})]
+    for ref, item in ((payout["ref"], 100), (returned["ref"], 0)):
+        attempts = [doc async for doc in database.tx_attempts.find({"ref": ref, "item": item})]
         assert len(attempts) == 1, (item, attempts)
         fate = await database.fates.find_one({"_id": attempts[0]["_id"]})
         assert fate["fate"] == "confirmed"

@@ -125,6 +125,7 @@ class World:
         self.metrics, self.leases = wired.metrics, wired.leases
         self.sweeper, self.follower = wired.sweeper, wired.follower
         self.switches, self.approvals = wired.switches, wired.approvals
+        self.standing = wired.standing
 
     def registry_override(self, kind: str, handler: Any) -> None:
         """Swap one command type's handler, keeping its payload and "has effects" test."""
