@@ -63,7 +63,13 @@ class Consumer:
             log.info("consuming", queues=[queue.name for queue, _ in self._consumers])
             await self._stop_requested.wait()
             for queue, tag in self._consumers:
-                await queue.cancel(tag)
+                try:
+                    await queue.cancel(tag)
+                except Exception as exc:
+                    # The channel is gone (the broker is down): the consumer went with it,
+                    # and the robust queue forgot it before asking, so it is not restored.
+                    log.warning("consumer not cancelled: its channel is closed",
+                                queue=queue.name, error=type(exc).__name__)  # fmt: skip
             self._cancelled = True
             # Leaving the block waits for the deliveries already running.
 

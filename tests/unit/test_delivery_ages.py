@@ -206,3 +206,24 @@ def test_a_wall_clock_stepping_back_starts_the_window_afresh() -> None:
     ages.observe_body(_body(NOW - timedelta(minutes=10)))
     clock.now = NOW - timedelta(hours=1)
     assert ages.oldest_s() is None
+
+
+async def test_stopping_while_the_broker_is_down_drains_instead_of_crashing() -> None:
+    """A SIGTERM during a broker outage: cancelling the consumer fails with its channel
+    (the chaos run saw exit 1 from this); run() must still return once drained."""
+    broker = FakeBroker()
+
+    async def closed(tag: str) -> None:
+        raise RuntimeError("channel closed")
+
+    broker.queue.cancel = closed  # type: ignore[method-assign]
+
+    async def process(family: str, delivery: Any) -> None:
+        return None
+
+    consumer = Consumer(broker, process, max_concurrency=1)  # type: ignore[arg-type]
+    running = asyncio.create_task(consumer.run())
+    await asyncio.wait_for(broker.queue.consuming.wait(), timeout=5)
+    consumer.stop()
+    await asyncio.wait_for(running, timeout=5)
+    assert running.exception() is None
