@@ -282,11 +282,27 @@ def _load_json(body: bytes | str) -> Any:
     except UnicodeDecodeError:
         raise NotAnEnvelope("body is not UTF-8 text") from None
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constant)
+        return json.loads(
+            text,
+            object_pairs_hook=_no_duplicate_keys,
+            parse_constant=_no_constant,
+            parse_int=_integer,
+        )
     except NotAnEnvelope:
         raise
     except (ValueError, RecursionError) as exc:
         raise NotAnEnvelope(f"body is not JSON: {_json_error(exc)}") from None
+
+
+_HUGE = 10**4300  # stands for an integer too long for int(): above every limit all the same
+
+
+def _integer(digits: str) -> int:
+    """A JSON integer; one past Python's int() digit limit is valid JSON and far above any
+    amount, so it is judged by the field like 2**256 (and never echoed)."""
+    if len(digits) <= 4000:
+        return int(digits)
+    return -_HUGE if digits.startswith("-") else _HUGE
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
@@ -356,6 +356,10 @@ Resource = Literal["ENERGY", "BANDWIDTH"]
 # ----------------------------------------------------------------------------- time
 
 
+_EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+_LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
 def parse_timestamp(value: Any, *, what: str = "timestamp") -> datetime:
     """An aware datetime, in UTC, from an RFC 3339 string or an aware datetime.
 
@@ -376,7 +380,13 @@ def parse_timestamp(value: Any, *, what: str = "timestamp") -> datetime:
         raise ValueError(f"{what} must be an RFC 3339 string, got {_kind(value)}")
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise ValueError(f"{what} must carry a timezone (naive times are ambiguous)")
-    return parsed.astimezone(UTC)
+    try:
+        in_utc = parsed.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+00:01 is before the first representable time
+        in_utc = _EARLIEST - timedelta(days=1)
+    if not _EARLIEST <= in_utc < _LATEST:  # and a week later must still be a time
+        raise ValueError(f"{what} must fall in the years 2000 to 8999")
+    return in_utc
 
 
 Timestamp = Annotated[datetime, Rule(parse_timestamp, {"type": "string", "format": "date-time"})]

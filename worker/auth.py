@@ -90,7 +90,8 @@ class Authenticator:
 
 
 def _text(value: Any) -> str | None:
-    if isinstance(value, bytes):
+    # An AMQP byte array (what e.g. the Java client sends for byte[]) arrives as bytearray.
+    if isinstance(value, bytes | bytearray):
         try:
             return value.decode("ascii")
         except UnicodeDecodeError:
