@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: all venv stack-up stack-down stack-status run test test-unit lint clean
+.PHONY: all venv stack-up stack-down stack-status run test test-unit lint bench chaos clean
 
 all: venv
 
@@ -42,6 +42,18 @@ test: stack-up
 
 test-unit: venv
 	$(PY) -m pytest tests/unit
+
+# Ceilings, the naive loop, 1 and 2 worker processes and a py-spy profile in one run
+# (5-10 min): prints the table, writes docs/performance.md and .png. BENCH_ARGS=--quick
+# is a 1-2 min smoke run (written under .stack/bench/).
+bench: stack-up
+	$(PY) bench/performance.py $(BENCH_ARGS)
+
+# The full chaos audit (tests/chaos/harness.py: 1,000 commands, 20 SIGKILLs, broker,
+# database and node outages) on a private stack; writes docs/reliability.md. Replay a
+# run with CHAOS_ARGS="--seed N".
+chaos: stack-up
+	$(PY) -m tests.chaos.harness --report docs/reliability.md $(CHAOS_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .

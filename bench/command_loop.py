@@ -19,18 +19,15 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 
 import aio_pika
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import BENCH_MASTER_KEYS, command_body
 from tests.support import WorkerProcess, delete_namespace, free_port
 from worker.settings import load_settings
-
-# A throwaway master key (base64 of 32 bytes) for the bench's worker.
-BENCH_MASTER_KEYS = '{"local-dev": "YmVuY2gtb25seS1tYXN0ZXIta2V5LTMyLWJ5dGVzISE="}'
 
 
 async def measure(commands: int, concurrency: int, prefetch: int) -> dict[str, float]:
@@ -84,19 +81,9 @@ async def _drive(connection, namespace: str, commands: int) -> dict[str, float]:
     await events.consume(on_event)
     started_s = time.perf_counter()
     for _ in range(commands):
-        command_id = str(uuid.uuid4())
-        body = {
-            "command_id": command_id,
-            "idempotency_key": command_id,
-            "type": "wallet.create",
-            "schema_version": 1,
-            "issued_at": datetime.now(UTC).isoformat(),
-            "payload": {"count": 1},
-        }
+        command_id, body = command_body("wallet.create", {"count": 1})
         sent_at[command_id] = time.perf_counter()
-        await exchange.publish(
-            aio_pika.Message(json.dumps(body).encode()), routing_key="command.wallet.create"
-        )
+        await exchange.publish(aio_pika.Message(body), routing_key="command.wallet.create")
     await asyncio.wait_for(done.wait(), timeout=600)
     elapsed_s = time.perf_counter() - started_s
     latencies_s.sort()

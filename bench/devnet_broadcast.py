@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -28,6 +27,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import cpu_seconds
 from devnet import builders
 from devnet.genesis import load_genesis
 from devnet.transactions import render_transaction
@@ -93,12 +93,6 @@ async def broadcast_all(url: str, bodies: list[bytes], concurrency: int) -> tupl
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         return accepted, time.perf_counter() - started
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def main(transactions: int, concurrency: int, block_interval_s: float) -> int:

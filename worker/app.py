@@ -68,7 +68,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event, *, burst: bool = F
         build_topology(settings.amqp),
         connection_name=f"tron-worker {socket.gethostname()}:{os.getpid()}",
     )
-    mongo = make_client(settings.mongo)
+    mongo = make_client(settings.mongo, metrics)  # counts round trips on /metrics
     headers = {}
     if settings.tron.api_key is not None:
         headers[settings.tron.api_key_header] = settings.tron.api_key.get_secret_value()

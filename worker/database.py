@@ -12,14 +12,16 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from pymongo import ASCENDING, AsyncMongoClient, IndexModel
+from prometheus_client import Counter
+from pymongo import ASCENDING, AsyncMongoClient, IndexModel, monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
 from worker.errors import TransientError
+from worker.metrics import Metrics
 from worker.settings import MongoSettings
 
-__all__ = ["INDEXES", "ensure_indexes", "make_client", "ping"]
+__all__ = ["INDEXES", "RoundTripCounter", "ensure_indexes", "make_client", "ping"]
 
 INDEXES: dict[str, list[IndexModel]] = {
     # _id = key scope + idempotency key (the claim); command_id for rare lookups by id
@@ -34,9 +36,35 @@ INDEXES: dict[str, list[IndexModel]] = {
 }
 
 
-def make_client(settings: MongoSettings) -> AsyncMongoClient:
-    """A client with bounded timeouts; it connects lazily, so this never blocks."""
+class RoundTripCounter(monitoring.CommandListener):
+    """Counts every command the client sends (one round trip each) by its name, so the
+    database cost of a command is counted (bench/, /metrics), not estimated."""
+
+    def __init__(self, counter: Counter) -> None:
+        self._counter = counter
+        self._children: dict[str, Any] = {}  # labels() locks and hashes on every call
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        child = self._children.get(event.command_name)
+        if child is None:
+            child = self._children[event.command_name] = self._counter.labels(
+                command=event.command_name
+            )
+        child.inc()
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+def make_client(settings: MongoSettings, metrics: Metrics | None = None) -> AsyncMongoClient:
+    """A client with bounded timeouts; it connects lazily, so this never blocks. With
+    metrics, each round trip counts in tron_worker_db_round_trips_total."""
     options: dict[str, Any] = {}
+    if metrics is not None:
+        options["event_listeners"] = [RoundTripCounter(metrics.db_round_trips_total)]
     if settings.password is not None:
         options["password"] = settings.password.get_secret_value()
     if settings.write_concern == "majority":

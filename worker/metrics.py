@@ -50,6 +50,13 @@ class Metrics:
         self.inflight_commands = Gauge(
             "tron_worker_inflight_commands", "Deliveries being handled right now", registry=r
         )
+        self.db_round_trips_total = Counter(
+            "tron_worker_db_round_trips",
+            "Commands sent to the database, each one round trip (worker/database.py "
+            "RoundTripCounter), by database command name: insert, find, update, delete...",
+            ["command"],
+            registry=r,
+        )
         self.events_published_total = Counter(
             "tron_worker_events_published", "Events confirmed by the broker", ["type"], registry=r
         )
