@@ -116,11 +116,19 @@ async def journal_first(
 
 
 async def advance(
-    command: CommandContext[Any], deps: Deps, kind: Kind, item: Item, wallet_address: str
+    command: CommandContext[Any],
+    deps: Deps,
+    kind: Kind,
+    item: Item,
+    wallet_address: str,
+    latest: dict[str, Any] | None = None,
 ) -> ItemResult:
-    """The item's next step from its journaled attempts (attempt 1 must exist)."""
+    """The item's next step from its journaled attempts (attempt 1 must exist). `latest`:
+    the newest attempt as this run just read or journaled it, to save reading it again
+    (an older one than the journal holds is safe: a rebuild's insert finds the newer)."""
     assert deps.journal is not None and deps.chain is not None
-    latest = await deps.journal.latest_attempt(command.ref, item.index)
+    if latest is None:
+        latest = await deps.journal.latest_attempt(command.ref, item.index)
     assert latest is not None, "journal_first comes before advance"
     fate = await deps.journal.fate(latest["_id"])
     while fate is not None and fate["fate"] == "absent":

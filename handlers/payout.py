@@ -140,10 +140,11 @@ async def handle(command: CommandContext[PayoutCreatePayload], deps: Deps) -> Ou
     wallet = await deps.wallets.by_address(source)
     assert wallet is not None, "a managed wallet was chosen"
     paused: dict[int, str] = {}  # lines a pause stopped right before their signature
+    newest = {item.index: doc for item, doc in zip(items, journaled, strict=True) if doc}
 
     async def first(item: Item, plan: dict[str, Any]) -> None:
         try:
-            await journal_first(command, deps, kind, wallet, item, plan)
+            newest[item.index] = await journal_first(command, deps, kind, wallet, item, plan)
         except Refusal as refusal:
             paused[item.index] = refusal.message
 
@@ -154,7 +155,10 @@ async def handle(command: CommandContext[PayoutCreatePayload], deps: Deps) -> Ou
         await deps.pool.release(command.ref)
         return Rejected("PAUSED", next(iter(paused.values())))
     results = await _bounded(
-        [_call(_advance_unless_paused, command, deps, kind, item, source, paused) for item in items]
+        [
+            _call(_advance_unless_paused, command, deps, kind, item, source, paused, newest)
+            for item in items
+        ]
     )
     return await _outcome(command, deps, items, results, token)
 
@@ -166,11 +170,12 @@ async def _advance_unless_paused(
     item: Item,
     source: str,
     paused: dict[int, str],
+    newest: dict[int, dict[str, Any]],
 ) -> ItemResult:
     if item.index in paused:
         message = f"not signed: {paused[item.index]}"
         return ItemResult("attention", code="PAUSED", message=message)
-    return await advance(command, deps, kind, item, source)
+    return await advance(command, deps, kind, item, source, newest.get(item.index))
 
 
 async def _approval(

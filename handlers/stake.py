@@ -367,10 +367,11 @@ def _handler(precheck):  # type: ignore[no-untyped-def]
                 if paused is not None:
                     raise Refusal("PAUSED", paused)
                 plan = await precheck(command, deps)
-                await journal_first(command, deps, STAKE, wallet, ITEM, plan)
+                latest = await journal_first(command, deps, STAKE, wallet, ITEM, plan)
             except Refusal as refusal:
                 return Rejected(refusal.code, refusal.message)
-        return outcome_of(deps, await advance(command, deps, STAKE, ITEM, wallet_address))
+        result = await advance(command, deps, STAKE, ITEM, wallet_address, latest)
+        return outcome_of(deps, result)
 
     return handle
 

@@ -77,11 +77,11 @@ async def run_transfer(
             await release_items(command, deps, [0])  # what an earlier run of it reserved
             return refused
         try:
-            await journal_first(command, deps, kind, wallet, ITEM, plan)
+            latest = await journal_first(command, deps, kind, wallet, ITEM, plan)
         except Refusal as refusal:  # paused between the checks and the signature
             await release_items(command, deps, [0])
             return Rejected(refusal.code, refusal.message)
-    result = await advance(command, deps, kind, ITEM, payload.wallet)
+    result = await advance(command, deps, kind, ITEM, payload.wallet, latest)
     if result.state == "failed":  # ended without paying: its caps are free again
         await release_items(command, deps, [0])
     return outcome_of(deps, result)

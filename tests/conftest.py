@@ -6,7 +6,6 @@ machine and fails under CI=true, so CI can never go green without them.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -15,11 +14,11 @@ import aio_pika
 import pytest
 
 from tests.support import (
-    TEST_MASTER_KEYS,
     WorkerProcess,
     delete_namespace,
     free_port,
     require_server,
+    worker_env,
 )
 from worker.settings import Settings, load_settings
 
@@ -74,25 +73,7 @@ def make_worker(
 
     def make(**overrides: str) -> WorkerProcess:
         port = free_port()
-        env = {
-            **os.environ,
-            "TRON_WORKER_AMQP__NAMESPACE": namespace,
-            "TRON_WORKER_MONGO__DATABASE": f"t_{namespace.replace('-', '_')}",
-            "TRON_WORKER_SIDECAR__HOST": "127.0.0.1",
-            "TRON_WORKER_SIDECAR__PORT": str(port),
-            "TRON_WORKER_SIDECAR__CHECK_INTERVAL_S": "0.5",
-            "TRON_WORKER_LOG__FORMAT": "json",
-            "TRON_WORKER_LOG__LEVEL": "debug",
-            "TRON_WORKER_KEYSTORE__MASTER_KEYS": TEST_MASTER_KEYS,
-            # Short leases so takeovers happen within a test; the database timeouts
-            # shrink with them (lease_s must outlast 1.5 x the worst-case store call).
-            "TRON_WORKER_WORKER__LEASE_S": "6",
-            "TRON_WORKER_MONGO__SOCKET_TIMEOUT_S": "1",
-            "TRON_WORKER_MONGO__SERVER_SELECTION_TIMEOUT_S": "1",
-            "TRON_WORKER_WORKER__SWEEP_INTERVAL_S": "0.5",
-            "PYTHONWARNINGS": "default",
-            **overrides,
-        }
+        env = worker_env(namespace, port, **overrides)
         worker = WorkerProcess(env, f"http://127.0.0.1:{port}", tmp_path / f"worker-{port}.log")
         workers.append(worker)
         return worker

@@ -104,6 +104,30 @@ def close_connections_of(process_id: int) -> int:
     return closed
 
 
+def worker_env(namespace: str, sidecar_port: int, **overrides: str) -> dict[str, str]:
+    """The environment of a worker process under test: its own topology namespace and
+    database, a sidecar port, a test master key, short leases and sweeps."""
+    return {
+        **os.environ,
+        "TRON_WORKER_AMQP__NAMESPACE": namespace,
+        "TRON_WORKER_MONGO__DATABASE": f"t_{namespace.replace('-', '_')}",
+        "TRON_WORKER_SIDECAR__HOST": "127.0.0.1",
+        "TRON_WORKER_SIDECAR__PORT": str(sidecar_port),
+        "TRON_WORKER_SIDECAR__CHECK_INTERVAL_S": "0.5",
+        "TRON_WORKER_LOG__FORMAT": "json",
+        "TRON_WORKER_LOG__LEVEL": "debug",
+        "TRON_WORKER_KEYSTORE__MASTER_KEYS": TEST_MASTER_KEYS,
+        # Short leases so takeovers happen within a test; the database timeouts shrink
+        # with them (lease_s must outlast 1.5 x the worst-case store call).
+        "TRON_WORKER_WORKER__LEASE_S": "6",
+        "TRON_WORKER_MONGO__SOCKET_TIMEOUT_S": "1",
+        "TRON_WORKER_MONGO__SERVER_SELECTION_TIMEOUT_S": "1",
+        "TRON_WORKER_WORKER__SWEEP_INTERVAL_S": "0.5",
+        "PYTHONWARNINGS": "default",
+        **overrides,
+    }
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -51,6 +51,7 @@ T = TypeVar("T")
 
 # Outcomes that are an answer about the caller's input, not node trouble.
 _REFUSALS = frozenset({"node_error", "reverted"})
+PARAMETERS_FRESH_S = 60.0  # how long chain parameters read from a node are used
 
 
 class NodeRejected(PermanentError):
@@ -108,6 +109,7 @@ class Gateway:
         self._client = httpx.AsyncClient(
             headers=headers, timeout=httpx.Timeout(settings.request_timeout_s)
         )
+        self._parameters: tuple[float, dict[str, int]] | None = None  # (read at, values)
         names = endpoint_names(settings.endpoints)
         self._endpoints = [
             _Endpoint(name, self._provider(full), self._provider(solid), self._breaker(name))
@@ -145,10 +147,18 @@ class Gateway:
         return await self._call("account", read, rejectable=True)
 
     async def chain_parameters(self) -> dict[str, int]:
+        """The chain's parameters, kept PARAMETERS_FRESH_S: they change only by a committee
+        proposal, at a maintenance period (every 6 h on mainnet), and what reads them (fee
+        estimates, activation fees) carries a margin; a transfer need not ask every time."""
+        kept = self._parameters
+        if kept is not None and self._clock() - kept[0] < PARAMETERS_FRESH_S:
+            return dict(kept[1])
         path = "wallet/getchainparameters"
-        return await self._call(
+        read = await self._call(
             "chain_parameters", partial(self._read, "chain_parameters", path, {})
         )
+        self._parameters = (self._clock(), dict(read))
+        return read
 
     async def solid_block(self, number: int) -> SolidBlock | None:
         return await self._call("solid_block", partial(self._solid_block, number))

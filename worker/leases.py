@@ -83,8 +83,12 @@ class Leases:
 
     async def take_over(self, command: Doc) -> Lease | None:
         """The next epoch of a command whose lease ran out; None while someone holds it."""
+        return await self.take_over_from(command, await self.latest(command["ref"]))
+
+    async def take_over_from(self, command: Doc, latest: Doc | None) -> Lease | None:
+        """take_over, given the newest lease as the caller just read it (None: only the
+        claim's); had a newer one come meanwhile, the insert of the next epoch loses."""
         ref = command["ref"]
-        latest = await self.latest(ref)
         now = self._clock()
         if latest is None:  # epoch 1, never renewed: it runs from the claim
             expires_at, epoch = command["created_at"] + timedelta(seconds=self._lease_s), 1

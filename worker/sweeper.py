@@ -100,7 +100,7 @@ class Sweeper:
             )
             log.error("command given up by the sweeper", key=command["_id"], result=result)
             return 0
-        lease = await self._leases.take_over(command)
+        lease = await self._leases.take_over_from(command, latest)
         if lease is None:
             return 0
         self._metrics.lease_takeovers_total.inc()

@@ -15,7 +15,6 @@ import asyncio
 import hashlib
 import hmac
 import json
-import os
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -28,7 +27,7 @@ import aio_pika
 from pymongo import AsyncMongoClient
 
 from schemas.commands import COMMAND_TYPES
-from tests.support import TEST_MASTER_KEYS, WorkerProcess, delete_namespace, free_port
+from tests.support import WorkerProcess, delete_namespace, free_port, worker_env
 from worker.broker import declare_topology
 from worker.settings import load_settings
 from worker.topology import build_topology
@@ -286,27 +285,6 @@ def check(run: Run, case: Case) -> None:
 
 
 # --- running a corpus -------------------------------------------------------------------------
-
-
-def worker_env(namespace: str, port: int, **overrides: str) -> dict[str, str]:
-    """The environment tests/conftest.py's make_worker gives a worker process."""
-    return {
-        **os.environ,
-        "TRON_WORKER_AMQP__NAMESPACE": namespace,
-        "TRON_WORKER_MONGO__DATABASE": database_name(namespace),
-        "TRON_WORKER_SIDECAR__HOST": "127.0.0.1",
-        "TRON_WORKER_SIDECAR__PORT": str(port),
-        "TRON_WORKER_SIDECAR__CHECK_INTERVAL_S": "0.5",
-        "TRON_WORKER_LOG__FORMAT": "json",
-        "TRON_WORKER_LOG__LEVEL": "debug",
-        "TRON_WORKER_KEYSTORE__MASTER_KEYS": TEST_MASTER_KEYS,
-        "TRON_WORKER_WORKER__LEASE_S": "6",
-        "TRON_WORKER_MONGO__SOCKET_TIMEOUT_S": "1",
-        "TRON_WORKER_MONGO__SERVER_SELECTION_TIMEOUT_S": "1",
-        "TRON_WORKER_WORKER__SWEEP_INTERVAL_S": "0.5",
-        "PYTHONWARNINGS": "default",
-        **overrides,
-    }
 
 
 def database_name(namespace: str) -> str:

@@ -23,7 +23,7 @@ from typing import Any
 
 import aiohttp
 
-from tests.support import ROOT, TEST_MASTER_KEYS, FerretDBServer, WorkerProcess, free_port
+from tests.support import ROOT, FerretDBServer, WorkerProcess, free_port, worker_env
 
 __all__ = ["ChaosStack", "Fleet", "Proxy"]
 
@@ -185,27 +185,18 @@ class Fleet:
 
     def _make(self, index: int) -> WorkerProcess:
         port = free_port()
-        env = {
-            **os.environ,
-            "TRON_WORKER_AMQP__URL": self.stack.amqp_url.replace("guest:guest@", "guest@"),
-            "TRON_WORKER_AMQP__NAMESPACE": self.namespace,
-            "TRON_WORKER_MONGO__URL": self.stack.mongo_url,
-            "TRON_WORKER_MONGO__DATABASE": self.namespace.replace("-", "_"),
-            "TRON_WORKER_TRON__ENDPOINTS": f'["{self.stack.proxy.url}", "{self.stack.devnet_url}"]',
-            "TRON_WORKER_SIDECAR__HOST": "127.0.0.1",
-            "TRON_WORKER_SIDECAR__PORT": str(port),
-            "TRON_WORKER_LOG__FORMAT": "json",
-            "TRON_WORKER_LOG__LEVEL": "info",
-            "TRON_WORKER_KEYSTORE__MASTER_KEYS": TEST_MASTER_KEYS,
-            "TRON_WORKER_WORKER__LEASE_S": "6",
-            "TRON_WORKER_MONGO__SOCKET_TIMEOUT_S": "1",
-            "TRON_WORKER_MONGO__SERVER_SELECTION_TIMEOUT_S": "1",
-            "TRON_WORKER_WORKER__SWEEP_INTERVAL_S": "0.5",
-            "TRON_WORKER_CHAIN__FOLLOWER_INTERVAL_S": "0.2",
-            "TRON_WORKER_CHAIN__MANAGED_REFRESH_S": "1",
-            "TRON_WORKER_CHAIN__EXPIRATION_S": "10",
-            "TRON_WORKER_AMQP__RECONNECT_INTERVAL_S": "0.5",
-        }
+        env = worker_env(
+            self.namespace,
+            port,
+            TRON_WORKER_AMQP__URL=self.stack.amqp_url.replace("guest:guest@", "guest@"),
+            TRON_WORKER_MONGO__URL=self.stack.mongo_url,
+            TRON_WORKER_TRON__ENDPOINTS=f'["{self.stack.proxy.url}", "{self.stack.devnet_url}"]',
+            TRON_WORKER_LOG__LEVEL="info",
+            TRON_WORKER_CHAIN__FOLLOWER_INTERVAL_S="0.2",
+            TRON_WORKER_CHAIN__MANAGED_REFRESH_S="1",
+            TRON_WORKER_CHAIN__EXPIRATION_S="10",
+            TRON_WORKER_AMQP__RECONNECT_INTERVAL_S="0.5",
+        )
         return WorkerProcess(env, f"http://127.0.0.1:{port}", self.logs / f"worker-{index}.log")
 
     def start(self) -> None:

@@ -19,7 +19,7 @@ from pydantic import SecretStr, ValidationError
 from structlog.testing import capture_logs
 
 from worker.errors import NodeUnavailable, TransientError
-from worker.gateway import Gateway, NodeRejected, endpoint_names
+from worker.gateway import PARAMETERS_FRESH_S, Gateway, NodeRejected, endpoint_names
 from worker.metrics import Metrics
 from worker.node_answers import _plain
 from worker.ports import BroadcastReply
@@ -361,6 +361,20 @@ async def test_chain_parameters_fill_in_omitted_zero_values(stubs, gateways) -> 
         {"chainParameter": [{"key": "getEnergyFee", "value": 210}, {"key": "getAllowX"}]},
     )
     assert await gateways(node.url).chain_parameters() == {"getEnergyFee": 210, "getAllowX": 0}
+
+
+async def test_chain_parameters_are_read_once_a_minute(stubs, gateways, clock) -> None:
+    node = await stubs()
+    node.on("/wallet/getchainparameters", {"chainParameter": [{"key": "getEnergyFee", "value": 1}]})
+    gateway = gateways(node.url)
+    first = await gateway.chain_parameters()
+    first["getEnergyFee"] = 999  # a caller's copy: the kept values stay as read
+    clock.now_s += PARAMETERS_FRESH_S - 1
+    assert await gateway.chain_parameters() == {"getEnergyFee": 1}
+    assert node.paths().count("/wallet/getchainparameters") == 1
+    clock.now_s += 1
+    await gateway.chain_parameters()
+    assert node.paths().count("/wallet/getchainparameters") == 2
 
 
 async def test_read_refused_by_every_endpoint_is_node_rejected(stubs, gateways, metrics) -> None:
