@@ -68,7 +68,13 @@ class Gates:
         self._clock = clock
 
     async def open(self, ref: str, epoch: int) -> bool:
-        """True when effects may go on (opened now or before); False: it was voided."""
+        """True when effects may go on (opened now or before); False: it was voided.
+        A takeover (epoch 2 on) reads first: the gate is almost always decided by then,
+        and a decision never changes, so the insert is needed only when there is none."""
+        if epoch > 1:
+            found = await self._store.get("gates", gate_id(ref))
+            if found is not None:
+                return bool(found["state"] == "open")
         return await self._decide(ref, "open", epoch) == "open"
 
     async def void(self, ref: str, epoch: int) -> bool:
