@@ -168,6 +168,7 @@ class ChainFollower:
         }
         await self._journal.move_cursor(self._cursor)
         self._metrics.follower_block.set(block.number)
+        self._metrics.follower_block_timestamp_seconds.set(block.timestamp_ms / 1000)
         return True
 
     async def _start(self) -> Doc:
@@ -185,6 +186,7 @@ class ChainFollower:
 
     async def _process(self, block: SolidBlock, cursor: Doc) -> None:
         inflight = {doc["_id"]: doc for doc in await self._journal.inflight()}
+        self._metrics.follower_attempts_in_flight.set(len(inflight))
         managed = await self._managed_addresses() if block.transactions else set()
         receipts = {receipt.get("id"): receipt for receipt in block.receipts}
         where = {"block_number": block.number, "block_id": block.id}

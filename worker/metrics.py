@@ -91,6 +91,20 @@ class Metrics:
             "The last solidified block the chain follower processed",
             registry=r,
         )
+        # Set with follower_block: time() minus it is how far the follower trails the chain,
+        # which the node's head would otherwise be needed for (deploy/prometheus/alerts.yml).
+        self.follower_block_timestamp_seconds = Gauge(
+            "tron_worker_follower_block_timestamp_seconds",
+            "Block time (Unix seconds) of the last solidified block the chain follower "
+            "processed, 0 before the first one",
+            registry=r,
+        )
+        self.follower_attempts_in_flight = Gauge(
+            "tron_worker_follower_attempts_in_flight",
+            "Journaled transaction attempts waiting for their fate, as the chain follower "
+            "counted them at the start of the last block it processed",
+            registry=r,
+        )
         self.fates_total = Counter(
             "tron_worker_attempt_fates",
             "Transaction attempts decided by the chain follower, by fate",
