@@ -22,6 +22,7 @@ from dataclasses import replace
 from aiohttp import web
 
 from devnet.api_accounts import AccountApi
+from devnet.api_blocks import block_list_routes
 from devnet.api_contracts import contract_routes
 from devnet.api_staking import staking_routes
 from devnet.api_transactions import TransactionApi
@@ -166,6 +167,26 @@ class WalletApi:
         """GetChainParametersServlet: every proposal-controlled parameter, in java-tron order."""
         return json_response(render_chain_parameters(self.chain.genesis.chain_parameters))
 
+    async def get_bandwidth_prices(self, request: web.Request) -> web.Response:
+        """GetBandwidthPricesServlet: the getTransactionFee history, "<since ms>:<sun>,..."."""
+        return json_response({"prices": self._price_history("getTransactionFee")})
+
+    async def get_energy_prices(self, request: web.Request) -> web.Response:
+        """GetEnergyPricesServlet: the getEnergyFee history, "<since ms>:<sun>,..."."""
+        return json_response({"prices": self._price_history("getEnergyFee")})
+
+    async def list_nodes(self, request: web.Request) -> web.Response:
+        """ListNodesServlet: the peers it can connect to; devnet has none, so an empty NodeList."""
+        return json_response({})
+
+    async def list_proposals(self, request: web.Request) -> web.Response:
+        """ListProposalsServlet: devnet's parameters come from genesis, so no proposal exists."""
+        return json_response({})
+
+    def _price_history(self, parameter: str) -> str:
+        """java-tron appends "<ms>:<price>" per passed proposal; devnet's price holds since 0."""
+        return f"0:{self.chain.genesis.chain_parameters[parameter]}"
+
 
 def _java_errors(handler: Handler) -> Handler:
     async def wrapped(request: web.Request) -> web.Response:
@@ -204,6 +225,8 @@ def create_app(
         _add_get_and_post(app, f"{prefix}/getblockbyid", api.get_block_by_id)
         _add_get_and_post(app, f"{prefix}/getblock", api.get_block)
         _add_get_and_post(app, f"{prefix}/getnodeinfo", api.get_node_info)
+        _add_get_and_post(app, f"{prefix}/getbandwidthprices", api.get_bandwidth_prices)
+        _add_get_and_post(app, f"{prefix}/getenergyprices", api.get_energy_prices)
         _add_get_and_post(app, f"{prefix}/getaccount", accounts.get_account)
         _add_get_and_post(app, f"{prefix}/gettransactionbyid", transactions.get_transaction_by_id)
         _add_get_and_post(
@@ -214,7 +237,7 @@ def create_app(
             f"{prefix}/gettransactioninfobyblocknum",
             transactions.get_transaction_info_by_block_num,
         )
-        for path, handler in staking_routes(chain, view):
+        for path, handler in (*block_list_routes(chain, view), *staking_routes(chain, view)):
             _add_get_and_post(app, f"{prefix}{path}", handler)
         for path, handler, with_get in contract_routes(chain, view, clock_ms):
             (_add_get_and_post if with_get else _add_post)(app, f"{prefix}{path}", handler)
@@ -229,6 +252,9 @@ def create_app(
     _add_get_and_post(app, "/wallet/validateaddress", accounts.validate_address)
     _add_post(app, "/wallet/createtransaction", transactions.create_transaction)
     _add_post(app, "/wallet/getsignweight", transactions.get_sign_weight)
+    _add_post(app, "/wallet/getapprovedlist", transactions.get_approved_list)
+    _add_get_and_post(app, "/wallet/listnodes", head_api.list_nodes)
+    _add_get_and_post(app, "/wallet/listproposals", head_api.list_proposals)
     _add_post(app, "/wallet/broadcasttransaction", transactions.broadcast_transaction)
     _add_post(app, "/wallet/broadcasthex", transactions.broadcast_hex)
     return app

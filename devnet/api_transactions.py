@@ -1,4 +1,4 @@
-"""Transaction endpoints: createtransaction, getsignweight, the broadcasts and lookups.
+"""Transaction endpoints: createtransaction, getsignweight, getapprovedlist, broadcasts, lookups.
 
 tronpy builds a transfer's raw_data itself and calls getsignweight for its
 txID and the owner's permission, signs, then posts the whole transaction to
@@ -32,8 +32,12 @@ from devnet.http import (
     read_post_params,
 )
 from devnet.messages import MessageParseError, encode_message, parse_message
-from devnet.render_results import render_sign_weight, render_transaction_info
-from devnet.signatures import sign_weight
+from devnet.render_results import (
+    render_approved_list,
+    render_sign_weight,
+    render_transaction_info,
+)
+from devnet.signatures import approved_list, sign_weight
 from devnet.transactions import Contract, RawData, make_transaction, render_transaction
 
 __all__ = ["DEFAULT_EXPIRATION_MS", "TransactionApi"]
@@ -124,6 +128,17 @@ class TransactionApi:
                 weight=weight.weight, code=weight.code, message=weight.message,
             )
         )  # fmt: skip
+
+    async def get_approved_list(self, request: web.Request) -> web.Response:
+        """GetTransactionApprovedListServlet: the addresses the signatures recover to."""
+        params = await read_post_params(request)
+        tx = pack_transaction(params.values, params.visible)
+        found = approved_list(tx, self.chain.state(View.HEAD))
+        return json_response(
+            render_approved_list(
+                tx, params.visible, approved=found.approved, code=found.code, message=found.message
+            )
+        )
 
     async def broadcast_transaction(self, request: web.Request) -> web.Response:
         """BroadcastServlet: {"result": true, "txid"} or {"code", "txid", "message"}."""

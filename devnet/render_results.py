@@ -28,6 +28,7 @@ from devnet.transaction_bytes import json_format_text
 from devnet.transactions import Transaction, render_transaction
 
 __all__ = [
+    "render_approved_list",
     "render_broadcast",
     "render_broadcast_hex",
     "render_sign_weight",
@@ -118,12 +119,38 @@ def render_sign_weight(
     if message:
         result["message"] = message
     out["result"] = result
-    out["transaction"] = {
+    out["transaction"] = _transaction_extention(tx, visible)
+    return out
+
+
+def render_approved_list(
+    tx: Transaction, visible: bool, *, approved: tuple[bytes, ...], code: str, message: str
+) -> dict[str, Any]:
+    """Render /wallet/getapprovedlist (Util.printTransactionApprovedList).
+
+    code is the TransactionApprovedList.Result code; SUCCESS is the enum's
+    default and so prints as an empty `result`.
+    """
+    out: dict[str, Any] = {}
+    if approved:
+        out.update(print_message(_APPROVED_LIST, {"approved_list": list(approved)}, visible))
+    result: dict[str, Any] = {}
+    if code != "SUCCESS":
+        result["code"] = code
+    if message:
+        result["message"] = message
+    out["result"] = result
+    out["transaction"] = _transaction_extention(tx, visible)
+    return out
+
+
+def _transaction_extention(tx: Transaction, visible: bool) -> dict[str, Any]:
+    """The TransactionExtention both replies carry: the transaction as posted, its txid."""
+    return {
         "result": {"result": True},
         "txid": tx.txid.hex(),
         "transaction": render_transaction(tx, visible),
     }
-    return out
 
 
 def render_broadcast(

@@ -17,11 +17,13 @@ from devnet.transactions import Contract, Transaction
 
 __all__ = [
     "DEFAULT_TOTAL_SIGN_NUM",
+    "ApprovedList",
     "PermissionDenied",
     "SignWeight",
     "SignatureCheckError",
     "SignatureFormatError",
     "WeightCheck",
+    "approved_list",
     "check_weight",
     "owner_address",
     "sign_weight",
@@ -187,3 +189,34 @@ def sign_weight(tx: Transaction, state: StateView) -> SignWeight:
         return _weigh(contract, tx, state)
     except PermissionDenied as exc:
         return SignWeight(None, code="PERMISSION_ERROR", message=str(exc))
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovedList:
+    """TransactionApprovedList: who signed (any key, permission or not) and the verdict."""
+
+    approved: tuple[bytes, ...] = ()
+    code: str = "SUCCESS"
+    message: str = ""
+
+
+def approved_list(tx: Transaction, state: StateView) -> ApprovedList:
+    """Wallet.getTransactionApprovedList: recover every signer; no weights, no permissions."""
+    contract = tx.contract
+    if contract is None:
+        return ApprovedList(code="OTHER_ERROR", message="Invalid transaction: no valid contract")
+    if state.account(owner_address(contract)) is None:
+        # Caught as any Exception there: getClass() + " : " + getMessage().
+        message = "class org.tron.core.exception.PermissionException : Account does not exist!"
+        return ApprovedList(code="OTHER_ERROR", message=message)
+    signers = []
+    for signature in tx.signatures:
+        if len(signature) < SIGNATURE_LENGTH:
+            return ApprovedList(
+                code="SIGNATURE_FORMAT_ERROR", message=f"Signature size is {len(signature)}"
+            )
+        try:
+            signers.append(recover_address(tx.txid, signature))
+        except SignatureError as exc:
+            return ApprovedList(code="COMPUTE_ADDRESS_ERROR", message=str(exc))
+    return ApprovedList(tuple(signers))
