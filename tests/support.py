@@ -128,6 +128,38 @@ def worker_env(namespace: str, sidecar_port: int, **overrides: str) -> dict[str,
     }
 
 
+def npm_ci(directory: Path, why: str) -> str:
+    """The node binary, with `directory`'s node_modules installed from its package-lock.json
+    (`npm ci`, again whenever the lock file changed; one install at a time across test
+    sessions). Without node and npm: skip, or fail under CI=true."""
+    import fcntl
+    import shutil
+    import tempfile
+
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        message = f"node and npm (v20+) are needed {why}"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    installed = directory / "node_modules" / ".package-lock.json"
+    lock = directory / "package-lock.json"
+    guard = Path(tempfile.gettempdir()) / f"lucid-tron-worker-npm-{directory.name}.lock"
+    with guard.open("w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        if installed.is_file() and installed.stat().st_mtime >= lock.stat().st_mtime:
+            return node
+        done = subprocess.run(
+            [npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund"],
+            cwd=directory,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    assert done.returncode == 0, f"npm ci in {directory} failed:\n{done.stdout}\n{done.stderr}"
+    return node
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -24,13 +24,8 @@ prices (1,000 sun a byte, 100 sun an energy unit):
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import json
-import shutil
-import subprocess
-import tempfile
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -38,7 +33,7 @@ import pytest
 
 from devnet.keys import address_to_base58, parse_address
 from devnet.server import Devnet, DevnetConfig
-from tests.support import IN_CI, ROOT
+from tests.support import ROOT, npm_ci
 
 TRONWEB_DIR = ROOT / "tests" / "tronweb"
 DRIVE_TIMEOUT_S = 60.0
@@ -66,16 +61,6 @@ FREEZE_NET_USAGE = 254
 DELEGATE_FEE_SUN = 282 * 1_000
 
 
-def _tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        message = f"{name} is not installed; TronWeb needs Node.js 18+ and npm"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
-
-
 def _pinned_version() -> str:
     package = json.loads((TRONWEB_DIR / "package.json").read_text())
     return str(package["dependencies"]["tronweb"])
@@ -89,25 +74,11 @@ def _installed_version() -> str | None:
 
 
 @pytest.fixture(scope="module")
-def node() -> Iterator[str]:
+def node() -> str:
     """The node binary, with tests/tronweb/node_modules installed from the lock file."""
-    node_path, npm_path = _tool("node"), _tool("npm")
-    lock_path = Path(tempfile.gettempdir()) / "lucid-tron-worker-tronweb-npm.lock"
-    with lock_path.open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # two sessions must not `npm ci` into one folder
-        if _installed_version() != _pinned_version():
-            done = subprocess.run(
-                [npm_path, "ci", "--no-audit", "--no-fund"],
-                cwd=TRONWEB_DIR,
-                capture_output=True,
-                text=True,
-                timeout=NPM_TIMEOUT_S,
-                check=False,
-            )
-            if done.returncode != 0:
-                pytest.fail(f"npm ci failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    path = npm_ci(TRONWEB_DIR, "to drive TronWeb")
     assert _installed_version() == _pinned_version()
-    yield node_path
+    return path
 
 
 @pytest.fixture
