@@ -23,12 +23,13 @@ tests/integration/test_store_contract.py runs one contract against both.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
@@ -40,10 +41,11 @@ from pymongo.errors import (
     PyMongoError,
     WriteConcernError,
 )
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from worker.errors import PermanentError, TransientError
 from worker.settings import STORE_ATTEMPTS
+
+T = TypeVar("T")
 
 __all__ = ["COLLECTIONS", "CommandStore", "Doc", "MemoryStore", "MongoStore", "with_nonce"]
 
@@ -119,14 +121,20 @@ def with_nonce(doc: Doc) -> Doc:
 
 # Bounded retries inside a step: a blip (failover, dropped socket) costs milliseconds,
 # not a trip through a retry tier. STORE_ATTEMPTS also bounds the worst-case store call
-# that worker.settings checks lease_s against.
-def _retrying() -> AsyncRetrying:
-    return AsyncRetrying(
-        retry=retry_if_exception_type(TransientError),
-        stop=stop_after_attempt(STORE_ATTEMPTS),
-        wait=wait_exponential(multiplier=0.1, max=1.0),
-        reraise=True,
-    )
+# that worker.settings checks lease_s against (waits 0.1 s, then 0.2 s: its
+# STORE_BACKOFF_TOTAL_S). A plain loop: building a tenacity retrier for every call
+# cost 6% of the worker's CPU (bench/, docs/performance.md).
+async def _retried(call: Callable[[int], Awaitable[T]]) -> T:
+    """call(try number), retried while it fails transiently, up to STORE_ATTEMPTS tries."""
+    for number in range(1, STORE_ATTEMPTS + 1):
+        try:
+            with _mapped():
+                return await call(number)
+        except TransientError:
+            if number == STORE_ATTEMPTS:
+                raise
+            await asyncio.sleep(0.1 * 2 ** (number - 1))
+    raise AssertionError("unreachable")
 
 
 @contextmanager
@@ -145,65 +153,63 @@ def _mapped() -> Iterator[None]:
 class MongoStore:
     def __init__(self, database: AsyncDatabase) -> None:
         self._db = database
+        self._handles: dict[str, Any] = {}  # a Collection per name: building one costs
+
+    def _c(self, collection: str) -> Any:
+        handle = self._handles.get(collection)
+        if handle is None:
+            handle = self._handles[collection] = self._db[collection]
+        return handle
 
     async def insert(self, collection: str, doc: Doc) -> bool:
         doc = with_nonce(doc)
-        tries = 0
-        async for attempt in _retrying():
-            with attempt:
-                tries += 1
-                with _mapped():
-                    try:
-                        await self._db[collection].insert_one(dict(doc))
-                    except DuplicateKeyError:
-                        if tries == 1:
-                            return False
-                        # An earlier try may have landed with its reply lost: ours, or not?
-                        stored = await self._db[collection].find_one({"_id": doc["_id"]})
-                        return stored is not None and stored.get("nonce") == doc["nonce"]
-        return True
+
+        async def insert_once(number: int) -> bool:
+            try:
+                await self._c(collection).insert_one(dict(doc))
+            except DuplicateKeyError:
+                if number == 1:
+                    return False
+                # An earlier try may have landed with its reply lost: ours, or not?
+                stored = await self._c(collection).find_one({"_id": doc["_id"]})
+                return stored is not None and stored.get("nonce") == doc["nonce"]
+            return True
+
+        return await _retried(insert_once)
 
     async def get(self, collection: str, doc_id: str) -> Doc | None:
-        async for attempt in _retrying():
-            with attempt, _mapped():
-                return await self._db[collection].find_one({"_id": doc_id})
-        raise AssertionError("unreachable")
+        return await _retried(lambda _: self._c(collection).find_one({"_id": doc_id}))
 
     async def set_fields(self, collection: str, doc_id: str, fields: Doc) -> None:
-        async for attempt in _retrying():
-            with attempt, _mapped():
-                await self._db[collection].update_one({"_id": doc_id}, {"$set": fields})
+        await _retried(lambda _: self._c(collection).update_one({"_id": doc_id}, {"$set": fields}))
 
     async def put(self, collection: str, doc: Doc) -> None:
-        async for attempt in _retrying():
-            with attempt, _mapped():
-                await self._db[collection].replace_one({"_id": doc["_id"]}, doc, upsert=True)
+        await _retried(
+            lambda _: self._c(collection).replace_one({"_id": doc["_id"]}, doc, upsert=True)
+        )
 
     async def delete(self, collection: str, doc_id: str) -> None:
-        async for attempt in _retrying():
-            with attempt, _mapped():
-                await self._db[collection].delete_one({"_id": doc_id})
+        await _retried(lambda _: self._c(collection).delete_one({"_id": doc_id}))
 
     async def scan(self, collection: str, limit: int, after: str | None = None) -> list[Doc]:
         query = {} if after is None else {"_id": {"$gt": after}}
-        async for attempt in _retrying():
-            with attempt, _mapped():
-                cursor = self._db[collection].find(query).sort("_id", ASCENDING).limit(limit)
-                return [doc async for doc in cursor]
-        raise AssertionError("unreachable")
+
+        async def page(_: int) -> list[Doc]:
+            cursor = self._c(collection).find(query).sort("_id", ASCENDING).limit(limit)
+            return [doc async for doc in cursor]
+
+        return await _retried(page)
 
     async def count(self, collection: str) -> int:
-        async for attempt in _retrying():
-            with attempt, _mapped():
-                return await self._db[collection].count_documents({})
-        raise AssertionError("unreachable")
+        return await _retried(lambda _: self._c(collection).count_documents({}))
 
     async def terminal_before(self, cutoff: datetime, limit: int) -> list[Doc]:
         query = {"terminal": True, "terminal_at": {"$lt": cutoff}}
-        async for attempt in _retrying():
-            with attempt, _mapped():
-                return [doc async for doc in self._db.commands.find(query).limit(limit)]
-        raise AssertionError("unreachable")
+
+        async def page(_: int) -> list[Doc]:
+            return [doc async for doc in self._c("commands").find(query).limit(limit)]
+
+        return await _retried(page)
 
 
 class MemoryStore:
