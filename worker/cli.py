@@ -1,5 +1,6 @@
-"""`tron-worker`, the console entry point: run, check-settings, devnet, keys, schema, and the
-operator's controls: pause, resume, controls list, attention list/resolve."""
+"""`tron-worker`, the console entry point: run, check-settings, devnet, keys, schema, the
+operator's controls: pause, resume, controls list, attention list/resolve, and the client:
+submit, events, status, wallets list, dlq list/show/replay."""
 
 from __future__ import annotations
 
@@ -13,6 +14,14 @@ __all__ = ["main"]
 
 # The operator's subcommands (worker/cli_controls.py, imported only when one runs).
 CONTROL_COMMANDS = ("pause", "resume", "controls", "attention")
+# The client's subcommands (worker/client/ parses their whole command line itself).
+CLIENT_COMMANDS = {
+    "submit": "build, validate, sign and publish a command (--wait: follow it to its end)",
+    "events": "print every event as it is published",
+    "status": "a command's state, attempts and events, from the database",
+    "wallets": "the managed wallets with their balances (wallets list)",
+    "dlq": "the dead letters: dlq list | show | replay",
+}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     schema = commands.add_parser("schema", help="write the JSON Schema of every command and event")
     schema.add_argument("--out", type=Path, required=True, help="directory to write into")
     _add_control_parsers(commands)
+    for name, text in CLIENT_COMMANDS.items():
+        commands.add_parser(name, help=text, add_help=False)
     return parser
 
 
@@ -46,6 +57,10 @@ def main(argv: list[str] | None = None) -> int:
         from devnet.__main__ import main as devnet_main
 
         return devnet_main(argv[1:])
+    if argv[:1] and argv[0] in CLIENT_COMMANDS:
+        from worker import client
+
+        return client.main(argv)
     args = _parser().parse_args(argv)
     if args.command == "keys":
         return _keys(args)
