@@ -30,6 +30,7 @@ from typing import Any
 
 from schemas.documents import NO_SCOPE
 from schemas.types import normalise_address
+from worker.client.text import _age
 from worker.errors import LeaseLost, WorkerError
 from worker.leases import Lease, Leases
 from worker.metrics import Metrics
@@ -514,17 +515,6 @@ def _table(headers: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
 
 def _when(at: datetime | None) -> str:
     return "-" if at is None else at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
-
-
-def _age(seconds: int) -> str:
-    days, rest = divmod(max(seconds, 0), 86_400)
-    hours, rest = divmod(rest, 3_600)
-    minutes, seconds = divmod(rest, 60)
-    if days:
-        return f"{days}d{hours}h"
-    if hours:
-        return f"{hours}h{minutes}m"
-    return f"{minutes}m{seconds}s" if minutes else f"{seconds}s"
 
 
 def _json_value(value: Any) -> str:
