@@ -214,6 +214,10 @@ class Fleet:
             worker = self.workers[index]
             if worker.process is not None and worker.process.poll() is None:
                 if graceful:
+                    # Under load means serving: a SIGTERM before the worker installed its
+                    # handler (still importing after a kill's restart) is the default
+                    # action, exit -15, which says nothing about a graceful stop.
+                    await worker.wait_status("/health/live", 200, timeout_s=60)
                     worker.process.send_signal(signal.SIGTERM)
                     self.exit_codes.append(await worker.exited(60))
                 else:
