@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+from worker.chains import ChainHeads
 from worker.store import CommandStore, Doc
 
 __all__ = ["Reservations", "chain_of"]
@@ -34,20 +35,11 @@ class Reservations:
         self._clock = clock
         self._links = links  # the chains' links
         self._operations = operations  # one record per append, inserted first
-        self._hints: dict[str, int] = {}
+        self._heads = ChainHeads(store, links)
 
     async def head(self, chain: str) -> Doc | None:
         """The chain's last link (None: nothing was ever reserved)."""
-        number, latest = self._hints.get(chain, 0), None
-        if number:
-            latest = await self._store.get(self._links, f"{chain}:{number}")
-            if latest is None:  # a hint from nowhere: start over
-                number = 0
-        while (doc := await self._store.get(self._links, f"{chain}:{number + 1}")) is not None:
-            latest, number = doc, number + 1
-        if number:
-            self._hints[chain] = number
-        return latest
+        return await self._heads.head(chain)
 
     async def reserved(self, chain: str) -> int:
         head = await self.head(chain)
@@ -72,7 +64,7 @@ class Reservations:
             link = {"_id": f"{chain}:{number}", "chain": chain, "n": number, "total": total,
                     "delta": delta, "operation": operation, "at": self._clock()}  # fmt: skip
             if await self._store.insert(self._links, link):
-                self._hints[chain] = number
+                self._heads.saw(chain, number)
                 return link
 
     async def _find(self, chain: str, operation: str, start: int) -> Doc | None:

@@ -33,6 +33,7 @@ import structlog
 from handlers.ports import Journal, TronNode
 from schemas.commands import parse_command
 from schemas.documents import command_key, command_ref
+from worker.chains import ChainHeads
 from worker.claims import Claims
 from worker.leases import Leases
 from worker.records import Commands
@@ -72,27 +73,18 @@ class StoreStandingEnergy:
         self._idle_s = idle_s
         self._clock = clock
         self._monotonic = monotonic
-        self._hints: dict[str, int] = {}
+        self._heads = ChainHeads(store, "energy")
         self._next_return_check = 0.0
 
     # --- the port handlers/energy.py uses -------------------------------------------
 
     async def head(self, receiver: str) -> Doc | None:
-        number, latest = self._hints.get(receiver, 0), None
-        if number:
-            latest = await self._store.get("energy", f"{receiver}:{number}")
-            if latest is None:  # a hint from nowhere: start over
-                number = 0
-        while (doc := await self._store.get("energy", f"{receiver}:{number + 1}")) is not None:
-            latest, number = doc, number + 1
-        if number:
-            self._hints[receiver] = number
-        return latest
+        return await self._heads.head(receiver)
 
     async def decide(self, decision: Doc) -> Doc:
         doc = {**decision, "_id": f"{decision['receiver']}:{decision['n']}", "at": self._clock()}
         if await self._store.insert("energy", doc):
-            self._hints[decision["receiver"]] = decision["n"]
+            self._heads.saw(decision["receiver"], decision["n"])
             log.info("energy decision", receiver=doc["receiver"], n=doc["n"], kind=doc["kind"])
             return doc
         stored = await self._store.get("energy", doc["_id"])

@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from schemas.events import ControlPayload, Event, make_event
+from worker.chains import ChainHeads
 from worker.errors import PermanentError
 from worker.outbox import Outbox, event_doc
 from worker.store import CommandStore, Doc
@@ -68,7 +69,7 @@ class Switches:
         self._store = store
         self._outbox = outbox
         self._clock = clock
-        self._hints: dict[str, int] = {}
+        self._heads = ChainHeads(store, "switches")
         self._announced: set[str] = set()  # head links whose event is known to be stored
 
     async def state(self, scope: str) -> Switch:
@@ -156,7 +157,7 @@ class Switches:
                 "details": details or {},
             }
             if await self._store.insert("switches", link):
-                self._hints[scope] = number
+                self._heads.saw(scope, number)
                 await self._announce(link)
                 return link
 
@@ -175,21 +176,9 @@ class Switches:
         self._announced.add(link["_id"])
 
     async def _head(self, scope: str) -> Doc | None:
-        latest = await self._read_head(scope)
+        latest = await self._heads.head(scope)
         if latest is not None:
             await self._ensure_announced(latest)
-        return latest
-
-    async def _read_head(self, scope: str) -> Doc | None:
-        number, latest = self._hints.get(scope, 0), None
-        if number:
-            latest = await self._store.get("switches", f"{scope}:{number}")
-            if latest is None:
-                number = 0
-        while (doc := await self._store.get("switches", f"{scope}:{number + 1}")) is not None:
-            latest, number = doc, number + 1
-        if number:
-            self._hints[scope] = number
         return latest
 
 

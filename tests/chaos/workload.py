@@ -222,12 +222,6 @@ class Subscriber:
             except Exception:
                 await asyncio.sleep(0.5)
 
-    def by_key(self) -> dict[str, list[Heard]]:
-        found: dict[str, list[Heard]] = {}
-        for heard in self.heard:
-            found.setdefault(heard.event.get("idempotency_key", ""), []).append(heard)
-        return found
-
 
 def terminal(command: Command, heard: list[Heard]) -> list[Heard]:
     """The terminal events among those heard for one command."""
